@@ -1,0 +1,225 @@
+"""``pacs-edge``: run the campus edge gateway and manage its worklist.
+
+    pacs-edge serve --campus dongge --data-dir /var/lib/pacs/edge --peers peers.toml
+    pacs-edge worklist add --data-dir DIR --patient-id P1 --patient-name '张^三' \\
+        --modality CT --accession A1 --station-ae CT1 --scheduled 2026-11-25T09:30 \\
+        --procedure '胸部CT平扫'
+    pacs-edge worklist list --data-dir DIR
+    pacs-edge status --data-dir DIR
+    pacs-edge demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from edge_gateway.config import EdgeSettings
+from edge_gateway.gateway import ConfigurationError, build_gateway
+from edge_gateway.logs import configure_logging
+from edge_gateway.peers import PeersFileError
+from edge_gateway.status import print_status
+from edge_gateway.store.database import open_index
+from edge_gateway.store.worklist import DuplicateStep, StepIn, add_step, find_steps
+from shared.dicom.uid import UidFactory
+
+log = logging.getLogger("edge_gateway")
+
+
+def _settings(args: argparse.Namespace) -> EdgeSettings:
+    overrides: dict[str, Any] = {}
+    for flag, key in (
+        ("campus", "campus"),
+        ("data_dir", "data_dir"),
+        ("ae_title", "ae_title"),
+        ("dicom_port", "dicom_port"),
+        ("bind", "bind"),
+        ("peers", "peers_file"),
+    ):
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides[key] = value
+    if getattr(args, "accept_any_ae", False):
+        overrides["accept_any_ae"] = True
+    return EdgeSettings(**overrides)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    gateway = build_gateway(settings)
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    gateway.start()
+    try:
+        stop.wait()
+    finally:
+        gateway.stop()
+    return 0
+
+
+def _cmd_worklist_add(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    step = StepIn(
+        patient_id=args.patient_id,
+        patient_name=args.patient_name,
+        modality=args.modality,
+        accession=args.accession,
+        station_ae=args.station_ae or "",
+        scheduled=args.scheduled,
+        procedure=args.procedure or "",
+        birth_date=args.birth_date or "",
+        sex=args.sex or "",
+    )
+    engine = open_index(settings.index_path)
+    try:
+        row_id = add_step(engine, step, UidFactory(settings.uid_root))
+    finally:
+        engine.dispose()
+    print(
+        f"added: accession {step.accession}, {step.modality} at "
+        f"{step.scheduled:%Y-%m-%d %H:%M} for patient {step.patient_id} (step #{row_id})"
+    )
+    return 0
+
+
+def _cmd_worklist_list(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    engine = open_index(settings.index_path)
+    try:
+        sps = {"ScheduledProcedureStepStartDate": args.date.replace("-", "")} if args.date else {}
+        if args.all:
+            sps["ScheduledProcedureStepStatus"] = "*"
+        rows = find_steps(engine, {}, sps, 10_000)
+    finally:
+        engine.dispose()
+    for r in rows:
+        print(
+            f"{r['start_date']} {r['start_time'][:4]}  {r['modality']:<3} {r['station_ae']:<16} "
+            f"{r['accession']:<16} {r['patient_id']:<12} {r['patient_name']}  "
+            f"{r['sps_description']}  [{r['status']}]"
+        )
+    print(f"{len(rows)} step(s)")
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    return print_status(_settings(args))
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from edge_gateway.demo.run import run_demo
+
+    return run_demo(data_dir=args.data_dir, port=args.dicom_port or 0, images=args.images)
+
+
+def _scheduled(value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a date and time like 2026-11-25T09:30"
+        ) from None
+
+
+def _common(p: argparse.ArgumentParser, *, data_dir_only: bool = False) -> None:
+    p.add_argument(
+        "--data-dir", type=Path, help="archive, index and scratch space (PACS_EDGE_DATA_DIR)"
+    )
+    if data_dir_only:
+        return
+    p.add_argument("--campus", help="dongge or xianhu (PACS_EDGE_CAMPUS)")
+    p.add_argument("--ae-title", help="the gateway's AE title (PACS_EDGE_AE_TITLE)")
+    p.add_argument(
+        "--dicom-port", type=int, help="DICOM port, 0 for any free one (PACS_EDGE_DICOM_PORT)"
+    )
+    p.add_argument("--bind", help="address to listen on (PACS_EDGE_BIND)")
+    p.add_argument("--peers", type=Path, help="TOML file of known AEs (PACS_EDGE_PEERS_FILE)")
+    p.add_argument(
+        "--accept-any-ae",
+        action="store_true",
+        default=None,
+        help="accept unknown calling AE titles (commissioning only; off by default)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pacs-edge", description="Campus PACS edge gateway")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the DICOM services of one campus")
+    _common(serve)
+    serve.set_defaults(func=_cmd_serve)
+
+    wl = sub.add_parser("worklist", help="the campus's scheduled procedure steps")
+    wl_sub = wl.add_subparsers(dest="worklist_command", required=True)
+    add = wl_sub.add_parser("add", help="add a scheduled procedure step")
+    _common(add, data_dir_only=True)
+    add.add_argument("--patient-id", required=True)
+    add.add_argument(
+        "--patient-name", required=True, help="DICOM form, e.g. '张^三' or 'ZHANG^SAN=张^三'"
+    )
+    add.add_argument("--modality", required=True, help="CT, MR, DX, US, MG, XA …")
+    add.add_argument("--accession", required=True)
+    add.add_argument("--station-ae", default="", help="AE title of the modality that will do it")
+    add.add_argument("--scheduled", required=True, type=_scheduled, help="e.g. 2026-11-25T09:30")
+    add.add_argument("--procedure", default="", help="e.g. 胸部CT平扫")
+    add.add_argument("--birth-date", default="", help="YYYY-MM-DD")
+    add.add_argument("--sex", default="", help="M, F or O")
+    add.set_defaults(func=_cmd_worklist_add)
+    ls = wl_sub.add_parser("list", help="list open scheduled steps")
+    _common(ls, data_dir_only=True)
+    ls.add_argument("--date", default="", help="only this day, YYYY-MM-DD")
+    ls.add_argument("--all", action="store_true", help="include completed and discontinued steps")
+    ls.set_defaults(func=_cmd_worklist_list)
+
+    st = sub.add_parser("status", help="archive size and outbox backlog")
+    _common(st, data_dir_only=True)
+    st.set_defaults(func=_cmd_status)
+
+    demo = sub.add_parser(
+        "demo", help="run the gateway with a demo worklist and a simulated modality"
+    )
+    demo.add_argument("--data-dir", type=Path, default=None, help="keep the demo data here")
+    demo.add_argument("--dicom-port", type=int, default=0, help="default: any free port")
+    demo.add_argument("--images", type=int, default=8, help="images per simulated exam")
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.log_level)
+    try:
+        return int(args.func(args))
+    except ValidationError as exc:
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "settings"
+            print(f"pacs-edge: {where}: {err['msg']}", file=sys.stderr)
+        return 2
+    except (ConfigurationError, PeersFileError, DuplicateStep) as exc:
+        print(f"pacs-edge: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"pacs-edge: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The gateway's DICOM services (pynetdicom): wiring, handlers and transport tuning."""

@@ -1,0 +1,142 @@
+"""Modality Worklist C-FIND: scheduled procedure steps of this campus."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from pydicom.dataset import Dataset
+from pynetdicom.sop_class import ModalityWorklistInformationFind
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from edge_gateway.dicom.activity import ActivityLog, calling_ae
+from edge_gateway.dicom.identifiers import fill_response, matching_keys
+from edge_gateway.peers import PeerTable, Permission
+from edge_gateway.store.worklist import find_steps
+from shared.dicom import status
+
+log = logging.getLogger(__name__)
+
+WORKLIST_FIND = str(ModalityWorklistInformationFind)
+
+FindResult = tuple[int, Dataset | None]
+
+_SPS_ATTRS = (
+    "Modality",
+    "ScheduledStationAETitle",
+    "ScheduledStationName",
+    "ScheduledProcedureStepStartDate",
+    "ScheduledProcedureStepStartTime",
+    "ScheduledPerformingPhysicianName",
+    "ScheduledProcedureStepDescription",
+    "ScheduledProcedureStepID",
+    "ScheduledProcedureStepStatus",
+    "ScheduledProcedureStepLocation",
+)
+
+
+def _top_values(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "PatientName": row["patient_name"],
+        "PatientID": row["patient_id"],
+        "PatientBirthDate": row["birth_date"],
+        "PatientSex": row["sex"],
+        "AccessionNumber": row["accession"],
+        "ReferringPhysicianName": row["referring_physician"],
+        "StudyInstanceUID": row["study_uid"],
+        "RequestedProcedureID": row["requested_procedure_id"],
+        "RequestedProcedureDescription": row["requested_procedure_description"],
+    }
+
+
+def _sps_values(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "Modality": row["modality"],
+        "ScheduledStationAETitle": row["station_ae"],
+        "ScheduledStationName": row["station_name"],
+        "ScheduledProcedureStepStartDate": row["start_date"],
+        "ScheduledProcedureStepStartTime": row["start_time"],
+        "ScheduledPerformingPhysicianName": row["performing_physician"],
+        "ScheduledProcedureStepDescription": row["sps_description"],
+        "ScheduledProcedureStepID": row["sps_id"],
+        "ScheduledProcedureStepStatus": str(row["status"]),
+    }
+
+
+class WorklistService:
+    """Answers Modality Worklist queries from the local scheduled steps."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        peers: PeerTable,
+        activity: ActivityLog,
+        *,
+        charset: str,
+        max_results: int = 2000,
+    ) -> None:
+        self.engine = engine
+        self.peers = peers
+        self.activity = activity
+        self.charset = charset
+        self.max_results = max_results
+
+    def find(self, event: Any) -> Iterator[FindResult]:
+        """Yield (PENDING, item) per matching scheduled step; NOT_AUTHORIZED or
+        FIND_UNABLE_TO_PROCESS as a final status on failure."""
+        ae = calling_ae(event)
+        if not self.peers.allows(ae, Permission.WORKLIST):
+            log.warning("worklist query refused: %s may not query the worklist", ae)
+            yield status.NOT_AUTHORIZED, None
+            return
+        identifier: Dataset = event.identifier
+        top = matching_keys(identifier)
+        sps_query: Dataset | None = None
+        sps_seq = identifier.get("ScheduledProcedureStepSequence")
+        if sps_seq:
+            sps_query = sps_seq[0]
+        sps_keys = matching_keys(sps_query) if sps_query is not None else {}
+        try:
+            rows = find_steps(self.engine, top, sps_keys, self.max_results)
+        except SQLAlchemyError as exc:
+            log.error("worklist query from %s failed in the index: %s", ae, exc)
+            yield status.FIND_UNABLE_TO_PROCESS, None
+            return
+        log.info(
+            "worklist query from %s: %d item(s) for %s",
+            ae,
+            len(rows),
+            {**top, **{f"SPS.{k}": v for k, v in sps_keys.items()}},
+        )
+        self.activity.count(event, "worklist-find")
+        for row in rows:
+            if event.is_cancelled:
+                yield status.CANCEL, None
+                return
+            yield status.PENDING, self._item(identifier, sps_seq is not None, sps_query, row)
+
+    def _item(
+        self,
+        identifier: Dataset,
+        sps_requested: bool,
+        sps_query: Dataset | None,
+        row: dict[str, Any],
+    ) -> Dataset:
+        ds = Dataset()
+        ds.SpecificCharacterSet = self.charset
+        requested = [e for e in identifier if e.keyword not in ("SpecificCharacterSet",)]
+        fill_response(ds, requested, _top_values(row))
+        if sps_requested:
+            item = Dataset()
+            values = _sps_values(row)
+            wanted = [e for e in sps_query] if sps_query is not None and len(sps_query) else []
+            if wanted:
+                fill_response(item, wanted, values)
+            else:
+                for keyword in _SPS_ATTRS:
+                    if values.get(keyword):
+                        setattr(item, keyword, values[keyword])
+            ds.ScheduledProcedureStepSequence = [item]
+        return ds

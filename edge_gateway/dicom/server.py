@@ -1,0 +1,130 @@
+"""The gateway's Application Entity: presentation contexts and handler wiring.
+
+Handlers are bound here, once, with their dependencies; they run on each
+association's thread and only touch the archive, the index and the outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
+from pynetdicom.sop_class import (
+    ModalityPerformedProcedureStep,
+    ModalityWorklistInformationFind,
+    PatientRootQueryRetrieveInformationModelFind,
+    PatientRootQueryRetrieveInformationModelGet,
+    PatientRootQueryRetrieveInformationModelMove,
+    StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
+    Verification,
+)
+from pynetdicom.transport import ThreadedAssociationServer
+
+from edge_gateway.dicom.activity import ActivityLog, calling_ae
+from edge_gateway.dicom.find import QueryService
+from edge_gateway.dicom.mpps import MppsService
+from edge_gateway.dicom.mwl import WORKLIST_FIND, WorklistService
+from edge_gateway.dicom.retrieve import RetrieveService
+from edge_gateway.dicom.storage import StorageService
+from edge_gateway.dicom.transport import handle_conn_open
+from edge_gateway.peers import PeerTable
+from shared.dicom import status
+
+log = logging.getLogger(__name__)
+
+_QR_CONTEXTS = (
+    PatientRootQueryRetrieveInformationModelFind,
+    PatientRootQueryRetrieveInformationModelMove,
+    PatientRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelMove,
+    StudyRootQueryRetrieveInformationModelGet,
+    ModalityWorklistInformationFind,
+    ModalityPerformedProcedureStep,
+)
+
+
+@dataclass
+class DicomServices:
+    storage: StorageService
+    query: QueryService
+    worklist: WorklistService
+    retrieve: RetrieveService
+    mpps: MppsService
+    peers: PeerTable
+    activity: ActivityLog
+
+
+def build_ae(
+    ae_title: str, peers: PeerTable, *, max_associations: int, network_timeout: float, max_pdu: int
+) -> AE:
+    """An AE accepting Verification, every storage SOP class pynetdicom knows in every
+    transfer syntax (stored as received), Q/R, Worklist and MPPS."""
+    ae = AE(ae_title=ae_title)
+    ae.maximum_associations = max_associations
+    ae.network_timeout = network_timeout
+    ae.acse_timeout = network_timeout
+    ae.dimse_timeout = network_timeout
+    ae.maximum_pdu_size = max_pdu
+    if not peers.accept_any:
+        ae.require_calling_aet = sorted(peers.peers)
+    ae.add_supported_context(Verification, ALL_TRANSFER_SYNTAXES)
+    for cx in AllStoragePresentationContexts:
+        ae.add_supported_context(
+            str(cx.abstract_syntax), ALL_TRANSFER_SYNTAXES, scu_role=True, scp_role=True
+        )
+    for sop_class in _QR_CONTEXTS:
+        ae.add_supported_context(sop_class, ALL_TRANSFER_SYNTAXES)
+    return ae
+
+
+class EchoService:
+    def __init__(self, peers: PeerTable, activity: ActivityLog) -> None:
+        self.peers = peers
+        self.activity = activity
+
+    def echo(self, event: Any) -> int:
+        """C-ECHO: SUCCESS for every peer allowed to associate."""
+        self.activity.count(event, "echo")
+        log.info("C-ECHO from %s", calling_ae(event))
+        return status.SUCCESS
+
+
+def handlers(services: DicomServices) -> list[Any]:
+    """The (event, handler) bindings of the gateway's SCP."""
+    echo = EchoService(services.peers, services.activity)
+
+    def dispatch_find(event: Any) -> Any:
+        if str(event.request.AffectedSOPClassUID) == WORKLIST_FIND:
+            return services.worklist.find(event)
+        return services.query.find(event)
+
+    activity = services.activity
+    return [
+        (evt.EVT_CONN_OPEN, handle_conn_open),
+        (evt.EVT_ACCEPTED, activity.on_accepted),
+        (evt.EVT_REJECTED, activity.on_rejected),
+        (evt.EVT_RELEASED, activity.on_released),
+        (evt.EVT_ABORTED, activity.on_aborted),
+        (evt.EVT_C_ECHO, echo.echo),
+        (evt.EVT_C_STORE, services.storage.handle_store),
+        (evt.EVT_C_FIND, dispatch_find),
+        (evt.EVT_C_MOVE, services.retrieve.move),
+        (evt.EVT_C_GET, services.retrieve.get),
+        (evt.EVT_N_CREATE, services.mpps.create),
+        (evt.EVT_N_SET, services.mpps.set),
+    ]
+
+
+def start_server(
+    ae: AE, bind: str, port: int, services: DicomServices
+) -> ThreadedAssociationServer:
+    """Start listening on ``bind:port`` in the background; return the server
+    (``server.server_address`` gives the bound port when ``port`` was 0)."""
+    server = ae.start_server((bind, port), block=False, evt_handlers=handlers(services))
+    assert server is not None
+    return server

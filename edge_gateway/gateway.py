@@ -1,0 +1,127 @@
+"""Composition root of the edge gateway process: ``build_gateway(settings)``."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from pynetdicom import _config as pynetdicom_config
+from pynetdicom.transport import ThreadedAssociationServer
+from sqlalchemy import Engine
+
+from edge_gateway.config import EdgeSettings
+from edge_gateway.dicom.activity import ActivityLog
+from edge_gateway.dicom.find import QueryService
+from edge_gateway.dicom.mpps import MppsService
+from edge_gateway.dicom.mwl import WorklistService
+from edge_gateway.dicom.retrieve import RetrieveService
+from edge_gateway.dicom.server import DicomServices, build_ae, start_server
+from edge_gateway.dicom.storage import StorageService
+from edge_gateway.peers import PeerTable, load_peers
+from edge_gateway.store.archive import Archive
+from edge_gateway.store.database import open_index
+from edge_gateway.store.ingest import InstanceIndex
+from shared.dicom.uid import UidFactory
+from shared.settings import campus_label
+
+log = logging.getLogger(__name__)
+
+
+def configure_pynetdicom() -> None:
+    """Process-wide pynetdicom options the gateway relies on.
+
+    Received data sets are streamed to a file (never decoded into memory) and
+    archived files are sent from disk as they are; identifiers are not decoded
+    a second time just for pynetdicom's debug log.
+    """
+    pynetdicom_config.STORE_RECV_CHUNKED_DATASET = True
+    pynetdicom_config.STORE_SEND_CHUNKED_DATASET = True
+    pynetdicom_config.LOG_REQUEST_IDENTIFIERS = False
+    pynetdicom_config.LOG_RESPONSE_IDENTIFIERS = False
+
+
+class ConfigurationError(ValueError):
+    """The gateway cannot start with these settings; the message says what to change."""
+
+
+@dataclass
+class Gateway:
+    settings: EdgeSettings
+    engine: Engine
+    archive: Archive
+    index: InstanceIndex
+    peers: PeerTable
+    uids: UidFactory
+    services: DicomServices
+    _server: ThreadedAssociationServer | None = field(default=None, repr=False)
+
+    @property
+    def port(self) -> int:
+        """The DICOM port actually bound (useful when configured as 0)."""
+        if self._server is None:
+            raise RuntimeError("the gateway is not started")
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        """Clear partial files of a previous crash and start the DICOM services."""
+        removed = self.archive.clear_tmp()
+        if removed:
+            log.warning("removed %d partial file(s) left by an interrupted run", removed)
+        s = self.settings
+        ae = build_ae(
+            s.ae_title,
+            self.peers,
+            max_associations=s.max_associations,
+            network_timeout=s.network_timeout,
+            max_pdu=s.max_pdu,
+        )
+        self._server = start_server(ae, s.bind, s.dicom_port, self.services)
+        log.info(
+            "edge gateway for campus %s: AE %s listening on %s:%d, data in %s (%s)",
+            campus_label(s.campus),
+            s.ae_title,
+            s.bind,
+            self.port,
+            s.data_dir,
+            "any calling AE accepted"
+            if self.peers.accept_any
+            else f"{len(self.peers.peers)} known peer(s)",
+        )
+
+    def stop(self) -> None:
+        """Stop accepting, end the running associations and close the index."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server = None
+        self.engine.dispose()
+        log.info("edge gateway stopped")
+
+
+def build_gateway(settings: EdgeSettings, peers: PeerTable | None = None) -> Gateway:
+    """Wire the gateway from settings. Raises ``ConfigurationError`` or
+    ``PeersFileError`` with a sentence an operator can act on."""
+    configure_pynetdicom()
+    if peers is None:
+        peers = load_peers(settings.peers_file, accept_any=settings.accept_any_ae)
+    if not peers.peers and not peers.accept_any:
+        raise ConfigurationError(
+            "no DICOM peers are configured: give --peers FILE listing the modalities "
+            "(see docs/operations.md), or --accept-any-ae while commissioning"
+        )
+    engine = open_index(settings.index_path)
+    archive = Archive(settings.data_dir)
+    index = InstanceIndex(engine, archive)
+    uids = UidFactory(settings.uid_root)
+    activity = ActivityLog()
+    services = DicomServices(
+        storage=StorageService(index, peers, activity, settings.default_charset),
+        query=QueryService(
+            engine, peers, activity, ae_title=settings.ae_title, charset=settings.worklist_charset
+        ),
+        worklist=WorklistService(engine, peers, activity, charset=settings.worklist_charset),
+        retrieve=RetrieveService(engine, archive, peers, activity),
+        mpps=MppsService(engine, peers, activity, uids),
+        peers=peers,
+        activity=activity,
+    )
+    return Gateway(settings, engine, archive, index, peers, uids, services)

@@ -1,0 +1,19 @@
+"""Logging set-up for the gateway's processes: one line per event, UTC timestamps."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Log to stderr at ``level``; pynetdicom's own chatter only from WARNING."""
+    handler = logging.StreamHandler(sys.stderr)
+    formatter = logging.Formatter("%(asctime)sZ %(levelname)s %(name)s: %(message)s")
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("pynetdicom").setLevel(logging.WARNING)

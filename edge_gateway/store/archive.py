@@ -1,0 +1,132 @@
+"""Archive files on disk: durable placement, content hashes, moving files aside.
+
+Layout under the data dir::
+
+    archive/<study uid>/<series uid>/<sop instance uid>.dcm   the archive
+    superseded/<sop uid>.<utc time>.dcm                       older versions kept aside
+    tmp/                                                      partial files (cleared at start)
+
+A file appears in ``archive/`` only by ``rename`` of a complete, fsynced file, and the
+directory entry is fsynced too, so a crash never leaves a partial file there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    """Return the hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fsync_path(path: Path) -> None:
+    """fsync a file or directory by path."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Archive:
+    """The gateway's file store. Thread-safe."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.root = data_dir / "archive"
+        self.tmp = data_dir / "tmp"
+        self.superseded = data_dir / "superseded"
+        for d in (data_dir, self.root, self.tmp, self.superseded):
+            d.mkdir(parents=True, exist_ok=True)
+        fsync_path(data_dir)
+        self._known_dirs: set[Path] = {self.root}
+        self._dir_lock = threading.Lock()
+        self._device = os.stat(self.root).st_dev
+
+    def clear_tmp(self) -> int:
+        """Delete partial files left by a crash; return how many were removed."""
+        removed = 0
+        for entry in self.tmp.iterdir():
+            if entry.is_file():
+                entry.unlink()
+                removed += 1
+        return removed
+
+    def same_device(self, path: Path) -> bool:
+        """True when ``path`` is on the archive's file system (so a rename is enough)."""
+        return os.stat(path).st_dev == self._device
+
+    def uses_scratch_dir(self) -> bool:
+        """True when the system temp dir is on the archive's file system."""
+        return os.stat(tempfile.gettempdir()).st_dev == self._device
+
+    def relative_path(self, study_uid: str, series_uid: str, sop_uid: str) -> str:
+        return f"{study_uid}/{series_uid}/{sop_uid}.dcm"
+
+    def absolute(self, rel_path: str) -> Path:
+        return self.root / rel_path
+
+    def place(self, source: Path, rel_path: str) -> Path:
+        """Durably move the complete file ``source`` to ``archive/rel_path``.
+
+        The file is fsynced, renamed into place (copied through ``tmp/`` first when it
+        is on another file system) and its directory entry fsynced. An existing file at
+        the destination is replaced. Returns the final path. Raises ``OSError``.
+        """
+        final = self.root / rel_path
+        self._ensure_dir(final.parent)
+        if self.same_device(source):
+            fsync_path(source)
+            os.replace(source, final)
+        else:
+            staged = self.tmp / f"{uuid.uuid4().hex}.part"
+            with source.open("rb") as src, staged.open("wb") as dst:
+                shutil.copyfileobj(src, dst, _CHUNK)
+                dst.flush()
+                os.fsync(dst.fileno())
+            os.replace(staged, final)
+        fsync_path(final.parent)
+        return final
+
+    def move_aside(self, rel_path: str, sop_uid: str) -> Path | None:
+        """Move the file at ``archive/rel_path`` to ``superseded/``; return its new path,
+        or None when there was no file."""
+        current = self.root / rel_path
+        if not current.exists():
+            return None
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        target = self.superseded / f"{sop_uid}.{stamp}.dcm"
+        os.replace(current, target)
+        fsync_path(self.superseded)
+        fsync_path(current.parent)
+        return target
+
+    def _ensure_dir(self, directory: Path) -> None:
+        if directory in self._known_dirs:
+            return
+        with self._dir_lock:
+            missing: list[Path] = []
+            d = directory
+            while d not in self._known_dirs and not d.exists():
+                missing.append(d)
+                d = d.parent
+            for new_dir in reversed(missing):
+                new_dir.mkdir(exist_ok=True)
+                fsync_path(new_dir.parent)
+            self._known_dirs.add(directory)

@@ -1,0 +1,1 @@
+"""DICOM helpers shared by the parts: status codes, character sets, UIDs."""

@@ -1,0 +1,77 @@
+"""Fixtures: a real edge gateway on a free port, and dcmtk tools as its peers."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from edge_gateway.config import EdgeSettings
+from edge_gateway.gateway import Gateway, build_gateway
+from edge_gateway.peers import ALL_PERMISSIONS, Peer, PeerTable, Permission
+from tests.support.requirements import require_tool
+
+EDGE_AE = "EDGE"
+
+DCMTK_TOOLS = ("echoscu", "storescu", "findscu", "movescu", "getscu", "storescp", "dcmcjpeg")
+
+
+@pytest.fixture
+def dcmtk() -> None:
+    require_tool(*DCMTK_TOOLS, package="dcmtk")
+
+
+def default_peers(extra: list[Peer] | None = None) -> PeerTable:
+    peers = {
+        "MODALITY": Peer("MODALITY", allow=ALL_PERMISSIONS),
+        "STOREONLY": Peer("STOREONLY", allow=frozenset({Permission.STORE})),
+        "VIEWER": Peer("VIEWER", allow=frozenset({Permission.QUERY, Permission.RETRIEVE})),
+    }
+    for p in extra or []:
+        peers[p.ae_title] = p
+    return PeerTable(peers)
+
+
+StartEdge = Callable[..., Gateway]
+
+
+@pytest.fixture
+def start_edge(tmp_path: Path) -> Iterator[StartEdge]:
+    """Start gateways in this process; each is stopped at the end of the test."""
+    running: list[Gateway] = []
+
+    def _start(peers: PeerTable | None = None, **overrides: object) -> Gateway:
+        values: dict[str, object] = {
+            "campus": "dongge",
+            "data_dir": tmp_path / f"edge{len(running)}",
+            "ae_title": EDGE_AE,
+            "dicom_port": 0,
+            "bind": "127.0.0.1",
+        }
+        values.update(overrides)
+        gateway = build_gateway(EdgeSettings(**values), peers or default_peers())  # type: ignore[arg-type]
+        gateway.start()
+        running.append(gateway)
+        return gateway
+
+    yield _start
+    for gateway in running:
+        gateway.stop()
+
+
+@pytest.fixture
+def edge(dcmtk: None, start_edge: StartEdge) -> Gateway:
+    return start_edge()
+
+
+def run(cmd: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run a dcmtk tool; return its result (output in .stdout, stderr merged)."""
+    return subprocess.run(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout
+    )
+
+
+def peer_args(gateway: Gateway, calling: str = "MODALITY") -> list[str]:
+    return ["-aet", calling, "-aec", EDGE_AE, "127.0.0.1", str(gateway.port)]

@@ -1,0 +1,1 @@
+"""Helpers for tests: real tools and services, free ports, waiting on sockets."""

@@ -1,0 +1,1 @@
+"""Unit tests of the shared package (contracts every part speaks)."""
