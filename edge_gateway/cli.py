@@ -164,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the DICOM services of one campus")
     _common(serve)
+    serve.add_argument("--log-level", default=argparse.SUPPRESS, help="as above")
     serve.set_defaults(func=_cmd_serve)
 
     wl = sub.add_parser("worklist", help="the campus's scheduled procedure steps")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import dataclass, field
 
 from pynetdicom import _config as pynetdicom_config
@@ -63,7 +64,13 @@ class Gateway:
         return int(self._server.server_address[1])
 
     def start(self) -> None:
-        """Clear partial files of a previous crash and start the DICOM services."""
+        """Clear partial files of a previous crash and start the DICOM services.
+
+        The process's temporary directory becomes ``data_dir/tmp``: pynetdicom streams
+        each received data set to a temporary file, which then sits on the archive's
+        file system (a rename places it) and, after a crash, is cleared here.
+        """
+        tempfile.tempdir = str(self.archive.tmp)
         removed = self.archive.clear_tmp()
         if removed:
             log.warning("removed %d partial file(s) left by an interrupted run", removed)

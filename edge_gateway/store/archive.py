@@ -16,7 +16,6 @@ import hashlib
 import logging
 import os
 import shutil
-import tempfile
 import threading
 import uuid
 from datetime import UTC, datetime
@@ -71,10 +70,6 @@ class Archive:
     def same_device(self, path: Path) -> bool:
         """True when ``path`` is on the archive's file system (so a rename is enough)."""
         return os.stat(path).st_dev == self._device
-
-    def uses_scratch_dir(self) -> bool:
-        """True when the system temp dir is on the archive's file system."""
-        return os.stat(tempfile.gettempdir()).st_dev == self._device
 
     def relative_path(self, study_uid: str, series_uid: str, sop_uid: str) -> str:
         return f"{study_uid}/{series_uid}/{sop_uid}.dcm"
