@@ -30,6 +30,7 @@ _SERIES = Series.__table__  # type: ignore[attr-defined]
 _INSTANCE = Instance.__table__  # type: ignore[attr-defined]
 
 _STRIPES = 64
+_KEY_CACHE_SIZE = 50_000
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,12 @@ class InstanceIndex:
         self.archive = archive
         self._write_lock = threading.Lock()
         self._stripes = [threading.Lock() for _ in range(_STRIPES)]
+        # Primary keys of recently seen patients, studies and series, so that the
+        # instances of one series cost no look-ups. Filled only after a commit;
+        # guarded by the write lock. Anything that deletes or merges these rows
+        # must call ``forget_cached_keys``.
+        self._keys: dict[tuple[str, str], int] = {}
+        self._pending: dict[tuple[str, str], int] = {}
 
     def ingest(self, source: Path, meta: InstanceMeta, *, source_ae: str) -> IngestOutcome:
         """Store the complete file ``source`` (a DICOM Part 10 file) as ``meta`` describes.
@@ -110,24 +117,40 @@ class InstanceIndex:
                 superseded = self.archive.move_aside(existing["rel_path"], meta.sop_uid)
             final = self.archive.place(source, rel_path)
             now = datetime.now(UTC)
-            with self._write_lock, self.engine.begin() as conn:
-                if existing is not None:
-                    self._remove_instance(conn, existing)
-                self._add_instance(conn, meta, rel_path, sha, size, source_ae, now)
-                if existing is not None:
-                    add_event(
-                        conn,
-                        kind="instance.replaced",
-                        subject=meta.sop_uid,
-                        payload={
-                            "sop_uid": meta.sop_uid,
-                            "old_sha256": existing["sha256"],
-                            "new_sha256": sha,
-                            "superseded_path": str(superseded) if superseded else None,
-                        },
-                    )
+            with self._write_lock:
+                self._pending.clear()
+                with self.engine.begin() as conn:
+                    if existing is not None:
+                        self._remove_instance(conn, existing)
+                    self._add_instance(conn, meta, rel_path, sha, size, source_ae, now)
+                    if existing is not None:
+                        add_event(
+                            conn,
+                            kind="instance.replaced",
+                            subject=meta.sop_uid,
+                            payload={
+                                "sop_uid": meta.sop_uid,
+                                "old_sha256": existing["sha256"],
+                                "new_sha256": sha,
+                                "superseded_path": str(superseded) if superseded else None,
+                            },
+                        )
+                self._remember(self._pending)
         result = IngestResult.REPLACED if existing is not None else IngestResult.NEW
         return IngestOutcome(result, final, sha, size, superseded)
+
+    def forget_cached_keys(self) -> None:
+        """Drop the key cache (after rows were deleted or merged elsewhere)."""
+        with self._write_lock:
+            self._keys.clear()
+
+    def _remember(self, keys: dict[tuple[str, str], int]) -> None:
+        if len(self._keys) > _KEY_CACHE_SIZE:
+            self._keys.clear()
+        self._keys.update(keys)
+
+    def _cached(self, kind: str, key: str) -> int | None:
+        return self._keys.get((kind, key))
 
     def _lookup(self, sop_uid: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
@@ -225,6 +248,14 @@ class InstanceIndex:
         )
 
     def _upsert_patient(self, conn: Connection, meta: InstanceMeta, now: datetime) -> int:
+        cached = self._cached("patient", f"{meta.patient_id}\x00{meta.patient_name}")
+        if cached is not None:
+            return cached
+        pk = self._write_patient(conn, meta, now)
+        self._pending[("patient", f"{meta.patient_id}\x00{meta.patient_name}")] = pk
+        return pk
+
+    def _write_patient(self, conn: Connection, meta: InstanceMeta, now: datetime) -> int:
         row = conn.execute(
             select(_PATIENT.c.id, _PATIENT.c.patient_name).where(
                 _PATIENT.c.patient_id == meta.patient_id
@@ -252,8 +283,12 @@ class InstanceIndex:
     def _upsert_study(
         self, conn: Connection, meta: InstanceMeta, patient_pk: int, now: datetime
     ) -> tuple[int, bool]:
+        cached = self._cached("study", meta.study_uid)
+        if cached is not None:
+            return cached, False
         row = conn.execute(select(_STUDY.c.id).where(_STUDY.c.study_uid == meta.study_uid)).first()
         if row is not None:
+            self._pending[("study", meta.study_uid)] = int(row.id)
             return int(row.id), False
         result = conn.execute(
             insert(_STUDY).values(
@@ -270,15 +305,21 @@ class InstanceIndex:
                 updated_at=now,
             )
         )
-        return _pk(result), True
+        pk = _pk(result)
+        self._pending[("study", meta.study_uid)] = pk
+        return pk, True
 
     def _upsert_series(
         self, conn: Connection, meta: InstanceMeta, study_pk: int, now: datetime
     ) -> int:
+        cached = self._cached("series", meta.series_uid)
+        if cached is not None:
+            return cached
         row = conn.execute(
             select(_SERIES.c.id).where(_SERIES.c.series_uid == meta.series_uid)
         ).first()
         if row is not None:
+            self._pending[("series", meta.series_uid)] = int(row.id)
             return int(row.id)
         result = conn.execute(
             insert(_SERIES).values(
@@ -299,7 +340,9 @@ class InstanceIndex:
             .where(_STUDY.c.id == study_pk)
             .values(num_series=_STUDY.c.num_series + 1, modalities="\\".join(modalities))
         )
-        return _pk(result)
+        pk = _pk(result)
+        self._pending[("series", meta.series_uid)] = pk
+        return pk
 
 
 def _study_payload(meta: dict[str, Any]) -> dict[str, Any]:
