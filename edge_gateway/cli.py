@@ -64,8 +64,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
-    gateway.start()
     try:
+        gateway.start()
         stop.wait()
     finally:
         gateway.stop()
@@ -159,7 +159,11 @@ def _common(p: argparse.ArgumentParser, *, data_dir_only: bool = False) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pacs-edge", description="Campus PACS edge gateway")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument(
+        "--log-level",
+        default=None,
+        help="DEBUG, INFO, WARNING or ERROR (default INFO; demo WARNING)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the DICOM services of one campus")
@@ -206,7 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_logging(args.log_level)
+    default_level = "WARNING" if args.command == "demo" else "INFO"
+    configure_logging(args.log_level or default_level)
     try:
         return int(args.func(args))
     except ValidationError as exc:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from dataclasses import dataclass, field
 
+from pynetdicom import AE
 from pynetdicom import _config as pynetdicom_config
 from pynetdicom.transport import ThreadedAssociationServer
 from sqlalchemy import Engine
@@ -55,6 +57,7 @@ class Gateway:
     uids: UidFactory
     services: DicomServices
     _server: ThreadedAssociationServer | None = field(default=None, repr=False)
+    _ae: AE | None = field(default=None, repr=False)
 
     @property
     def port(self) -> int:
@@ -83,6 +86,7 @@ class Gateway:
             max_pdu=s.max_pdu,
         )
         self._server = start_server(ae, s.bind, s.dicom_port, self.services)
+        self._ae = ae
         log.info(
             "edge gateway for campus %s: AE %s listening on %s:%d, data in %s (%s)",
             campus_label(s.campus),
@@ -95,11 +99,22 @@ class Gateway:
             else f"{len(self.peers.peers)} known peer(s)",
         )
 
-    def stop(self) -> None:
-        """Stop accepting, end the running associations and close the index."""
+    def stop(self, grace: float = 10.0) -> None:
+        """Stop accepting, let running associations finish for up to ``grace``
+        seconds, abort the rest, then close the index."""
         if self._server is not None:
             self._server.shutdown()
             self._server = None
+        if self._ae is not None:
+            deadline = time.monotonic() + grace
+            for assoc in list(self._ae.active_associations):
+                assoc.join(timeout=max(0.0, deadline - time.monotonic()))
+                if assoc.is_alive():
+                    log.warning(
+                        "aborting association with %s at shutdown", assoc.requestor.ae_title
+                    )
+                    assoc.abort()
+            self._ae = None
         self.engine.dispose()
         log.info("edge gateway stopped")
 

@@ -37,10 +37,10 @@ def print_status(settings: EdgeSettings) -> int:
             outbox = backlog(conn)
     finally:
         engine.dispose()
-    print(f"data dir:            {settings.data_dir}")
-    print(f"patients / studies:  {patients} / {studies}")
-    print(f"instances:           {instances} ({size / 1e6:.1f} MB)")
-    print(f"not yet at the hub:  {unconfirmed}")
-    print(f"worklist steps:      {steps}")
-    print("outbox backlog:      " + ", ".join(f"{k}={v}" for k, v in outbox.items()))
+    print(f"数据目录 data dir:              {settings.data_dir}")
+    print(f"患者/检查 patients/studies:     {patients} / {studies}")
+    print(f"图像 instances:                 {instances} ({size / 1e6:.1f} MB)")
+    print(f"未上传中心 not yet at the hub:  {unconfirmed}")
+    print(f"工作列表 worklist steps:        {steps}")
+    print("待发事件 outbox backlog:        " + ", ".join(f"{k}={v}" for k, v in outbox.items()))
     return 0

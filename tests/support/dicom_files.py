@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -11,6 +10,8 @@ from pydicom import dcmread
 from pydicom.data import get_testdata_files
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
+
+from tests.support.requirements import dcmtk_program
 
 
 def bundled(name: str) -> Path:
@@ -100,7 +101,7 @@ def jpeg_lossless(folder: Path) -> tuple[Path, Dataset]:
     source = folder / "ct-plain.dcm"
     make_ct(source)
     target = folder / "ct-jpeg-ll.dcm"
-    dcmcjpeg = shutil.which("dcmcjpeg")
-    assert dcmcjpeg is not None, "dcmcjpeg (dcmtk) is needed"
-    subprocess.run([dcmcjpeg, "+e1", str(source), str(target)], check=True, timeout=60)
+    subprocess.run(
+        [dcmtk_program("dcmcjpeg"), "+e1", str(source), str(target)], check=True, timeout=60
+    )
     return target, dcmread(target, stop_before_pixels=True)

@@ -6,9 +6,12 @@ naming it; with ``PACS_STRICT=1`` (CI) the test fails with that message.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -38,3 +41,28 @@ def require_service(host: str, port: int, what: str) -> None:
             return
     except OSError as exc:
         missing(f"{what} does not answer on {host}:{port} ({exc})")
+
+
+@functools.cache
+def _find_dcmtk(name: str) -> str | None:
+    folders = [*os.environ.get("PATH", "").split(os.pathsep), "/usr/bin", "/usr/local/bin"]
+    for folder in dict.fromkeys(f for f in folders if f):
+        candidate = Path(folder) / name
+        if not os.access(candidate, os.X_OK):
+            continue
+        version = subprocess.run(
+            [str(candidate), "--version"], capture_output=True, text=True, timeout=10, check=False
+        )
+        if "dcmtk" in (version.stdout + version.stderr).lower():
+            return str(candidate)
+    return None
+
+
+def dcmtk_program(name: str) -> str:
+    """Path of dcmtk's ``name``. The virtualenv also holds pynetdicom's programs of the
+    same names (echoscu, storescu …), which take other options: they are skipped."""
+    path = _find_dcmtk(name)
+    if path is None:
+        missing(f"dcmtk's {name} not found: install the Debian package 'dcmtk'")
+        raise AssertionError("unreachable")
+    return path

@@ -11,7 +11,7 @@ import pytest
 from edge_gateway.config import EdgeSettings
 from edge_gateway.gateway import Gateway, build_gateway
 from edge_gateway.peers import ALL_PERMISSIONS, Peer, PeerTable, Permission
-from tests.support.requirements import require_tool
+from tests.support.requirements import dcmtk_program
 
 EDGE_AE = "EDGE"
 
@@ -20,7 +20,8 @@ DCMTK_TOOLS = ("echoscu", "storescu", "findscu", "movescu", "getscu", "storescp"
 
 @pytest.fixture
 def dcmtk() -> None:
-    require_tool(*DCMTK_TOOLS, package="dcmtk")
+    for tool in DCMTK_TOOLS:
+        dcmtk_program(tool)
 
 
 def default_peers(extra: list[Peer] | None = None) -> PeerTable:
@@ -68,6 +69,8 @@ def edge(dcmtk: None, start_edge: StartEdge) -> Gateway:
 
 def run(cmd: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run a dcmtk tool; return its result (output in .stdout, stderr merged)."""
+    if cmd[0] in DCMTK_TOOLS:
+        cmd = [dcmtk_program(cmd[0]), *cmd[1:]]
     return subprocess.run(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout
     )

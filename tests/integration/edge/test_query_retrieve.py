@@ -15,6 +15,7 @@ from edge_gateway.peers import ALL_PERMISSIONS, Peer
 from tests.integration.edge.conftest import StartEdge, default_peers, peer_args, run
 from tests.support.dicom_files import make_compressed, make_ct, make_series
 from tests.support.net import free_port, wait_for_port
+from tests.support.requirements import dcmtk_program
 
 
 @pytest.fixture
@@ -256,7 +257,7 @@ def storescp(archive, tmp_path: Path) -> Iterator[Path]:
     out.mkdir()
     port = gateway.dest_port
     proc = subprocess.Popen(
-        ["storescp", "-aet", "DEST", "-od", str(out), "+xa", str(port)],
+        [dcmtk_program("storescp"), "-aet", "DEST", "-od", str(out), "+xa", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
