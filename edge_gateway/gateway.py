@@ -115,6 +115,7 @@ class Gateway:
                     )
                     assoc.abort()
             self._ae = None
+        self.index.close()
         self.engine.dispose()
         log.info("edge gateway stopped")
 

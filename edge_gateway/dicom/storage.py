@@ -8,10 +8,9 @@ archive and the index and outbox rows are committed.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy.exc import SQLAlchemyError
 
 from edge_gateway.dicom.activity import ActivityLog, calling_ae
 from edge_gateway.dicom.metadata import InvalidInstance, read_instance_meta
@@ -79,7 +78,7 @@ class StorageService:
             log.error("C-STORE from %s: cannot write instance %s: %s", ae, sop_uid, exc)
             self.activity.count(event, "store-failed")
             return status.STORE_OUT_OF_RESOURCES
-        except SQLAlchemyError as exc:
+        except sqlite3.Error as exc:
             log.error("C-STORE from %s: cannot index instance %s: %s", ae, sop_uid, exc)
             self.activity.count(event, "store-failed")
             return status.PROCESSING_FAILURE

@@ -88,7 +88,15 @@ class Archive:
         self._ensure_dir(final.parent)
         if self.same_device(source):
             fsync_path(source)
-            os.replace(source, final)
+            try:
+                os.replace(source, final)
+            except FileNotFoundError:
+                if not source.exists():
+                    raise
+                # its folder was removed behind our back: make it again, once
+                self._forget_dir(final.parent)
+                self._ensure_dir(final.parent)
+                os.replace(source, final)
         else:
             staged = self.tmp / f"{uuid.uuid4().hex}.part"
             with source.open("rb") as src, staged.open("wb") as dst:
@@ -111,6 +119,13 @@ class Archive:
         fsync_path(self.superseded)
         fsync_path(current.parent)
         return target
+
+    def _forget_dir(self, directory: Path) -> None:
+        with self._dir_lock:
+            self._known_dirs = {
+                d for d in self._known_dirs if not d.is_relative_to(directory.parent)
+            }
+            self._known_dirs.add(self.root)
 
     def _ensure_dir(self, directory: Path) -> None:
         if directory in self._known_dirs:
