@@ -35,8 +35,10 @@ def configure_pynetdicom() -> None:
 
     Received data sets are streamed to a file (never decoded into memory) and
     archived files are sent from disk as they are; identifiers are not decoded
-    a second time just for pynetdicom's debug log.
+    a second time just for pynetdicom's debug log; storage of any SOP class is
+    accepted in the transfer syntax the sender proposes first (see ``build_ae``).
     """
+    pynetdicom_config.UNRESTRICTED_STORAGE_SERVICE = True
     pynetdicom_config.STORE_RECV_CHUNKED_DATASET = True
     pynetdicom_config.STORE_SEND_CHUNKED_DATASET = True
     pynetdicom_config.LOG_REQUEST_IDENTIFIERS = False

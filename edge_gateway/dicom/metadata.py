@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydicom import dcmread
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
+from edge_gateway.dicom.header import scan_header
 from edge_gateway.store.ingest import InstanceMeta
 from shared.dicom.charset import (
     apply_default_charset,
@@ -54,6 +56,10 @@ class InvalidInstance(ValueError):
         self.unparsable = unparsable
 
 
+_WANTED = frozenset(int(tag_for_keyword(k) or 0) for k in _TAGS)
+_LAST_TAG = max(_WANTED)
+
+
 def read_instance_meta(path: Path, *, default_charset: str | None = None) -> InstanceMeta:
     """Read the index fields of the Part 10 file at ``path``.
 
@@ -61,9 +67,14 @@ def read_instance_meta(path: Path, *, default_charset: str | None = None) -> Ins
     Instance, SOP Class, Study Instance or Series Instance UID.
     """
     try:
-        ds = dcmread(path, stop_before_pixels=True, specific_tags=_TAGS)
+        scanned = scan_header(path, _WANTED, _LAST_TAG)
+        if scanned is not None:
+            transfer_syntax, ds = scanned
+        else:
+            ds = dcmread(path, stop_before_pixels=True, specific_tags=_TAGS)
+            transfer_syntax = str(ds.file_meta.TransferSyntaxUID)
         apply_default_charset(ds, guess_charset(ds, default_charset))
-        return meta_from_dataset(ds, str(ds.file_meta.TransferSyntaxUID))
+        return meta_from_dataset(ds, transfer_syntax)
     except InvalidInstance:
         raise
     except (InvalidDicomError, ValueError, KeyError, EOFError, OSError, AttributeError) as exc:

@@ -10,7 +10,13 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
+from pynetdicom import AE, evt
 from pynetdicom.sop_class import (
     ModalityPerformedProcedureStep,
     ModalityWorklistInformationFind,
@@ -35,6 +41,13 @@ from edge_gateway.peers import PeerTable
 from shared.dicom import status
 
 log = logging.getLogger(__name__)
+
+_QUERY_SYNTAXES = [
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+]
 
 _QR_CONTEXTS = (
     PatientRootQueryRetrieveInformationModelFind,
@@ -62,8 +75,15 @@ class DicomServices:
 def build_ae(
     ae_title: str, peers: PeerTable, *, max_associations: int, network_timeout: float, max_pdu: int
 ) -> AE:
-    """An AE accepting Verification, every storage SOP class pynetdicom knows in every
-    transfer syntax (stored as received), Q/R, Worklist and MPPS."""
+    """An AE accepting Verification, Q/R, Worklist and MPPS in the uncompressed transfer
+    syntaxes, and storage of any SOP class in the first transfer syntax the modality
+    proposes (stored as received).
+
+    Storage goes through pynetdicom's unrestricted storage service (set in
+    ``configure_pynetdicom``) rather than ~170 supported contexts × every transfer
+    syntax: pynetdicom deep-copies the supported contexts for every association, which
+    cost 35-70 ms per association with the full list.
+    """
     ae = AE(ae_title=ae_title)
     ae.maximum_associations = max_associations
     ae.network_timeout = network_timeout
@@ -72,13 +92,9 @@ def build_ae(
     ae.maximum_pdu_size = max_pdu
     if not peers.accept_any:
         ae.require_calling_aet = sorted(peers.peers)
-    ae.add_supported_context(Verification, ALL_TRANSFER_SYNTAXES)
-    for cx in AllStoragePresentationContexts:
-        ae.add_supported_context(
-            str(cx.abstract_syntax), ALL_TRANSFER_SYNTAXES, scu_role=True, scp_role=True
-        )
+    ae.add_supported_context(Verification, _QUERY_SYNTAXES)
     for sop_class in _QR_CONTEXTS:
-        ae.add_supported_context(sop_class, ALL_TRANSFER_SYNTAXES)
+        ae.add_supported_context(sop_class, _QUERY_SYNTAXES)
     return ae
 
 
