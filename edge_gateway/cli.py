@@ -97,8 +97,17 @@ def _cmd_worklist_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _existing_index(settings: EdgeSettings) -> EdgeSettings:
+    if not settings.index_path.exists():
+        raise ConfigurationError(
+            f"no gateway index at {settings.index_path}: give --data-dir of the gateway "
+            "(or set PACS_EDGE_DATA_DIR)"
+        )
+    return settings
+
+
 def _cmd_worklist_list(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = _existing_index(_settings(args))
     engine = open_index(settings.index_path)
     try:
         sps = {"ScheduledProcedureStepStartDate": args.date.replace("-", "")} if args.date else {}
@@ -118,7 +127,7 @@ def _cmd_worklist_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    return print_status(_settings(args))
+    return print_status(_existing_index(_settings(args)))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -61,6 +61,8 @@ class EdgeSettings(PacsSettings):
     @field_validator("worklist_charset", "default_charset")
     @classmethod
     def _known_charset(cls, value: str | None) -> str | None:
+        if value is not None:
+            value = value.strip().upper().replace("ISO_IR_", "ISO_IR ")
         if value is not None and value not in SUPPORTED_CHARSETS:
             raise ValueError(
                 f"character set {value!r} is not one of {', '.join(SUPPORTED_CHARSETS)}"

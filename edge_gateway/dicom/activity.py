@@ -11,6 +11,8 @@ import threading
 from collections import Counter
 from typing import Any
 
+from edge_gateway.peers import PeerTable
+
 log = logging.getLogger("edge_gateway.dicom.activity")
 
 
@@ -26,7 +28,9 @@ def peer_address(event: Any) -> str:
 class ActivityLog:
     """Counts operations per association and logs a summary when it ends."""
 
-    def __init__(self) -> None:
+    def __init__(self, peers: PeerTable, max_associations: int) -> None:
+        self.peers = peers
+        self.max_associations = max_associations
         self._lock = threading.Lock()
         self._counts: dict[int, Counter[str]] = {}
 
@@ -43,10 +47,20 @@ class ActivityLog:
         )
 
     def on_rejected(self, event: Any) -> None:
+        ae = calling_ae(event)
+        if self.peers.accept_any or self.peers.is_known(ae):
+            log.warning(
+                "association rejected: %s from %s is a known peer, but the gateway is busy "
+                "(at most %d associations at once) or the request was malformed",
+                ae,
+                peer_address(event),
+                self.max_associations,
+            )
+            return
         log.warning(
             "association rejected: calling AE %r from %s is not allowed "
             "(add it to the peers file, or run with --accept-any-ae)",
-            calling_ae(event),
+            ae,
             peer_address(event),
         )
 

@@ -15,7 +15,12 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from edge_gateway.dicom.activity import ActivityLog, calling_ae
-from edge_gateway.dicom.identifiers import fill_response, matching_keys, requested_elements
+from edge_gateway.dicom.identifiers import (
+    fill_response,
+    loggable,
+    matching_keys,
+    requested_elements,
+)
 from edge_gateway.peers import PeerTable, Permission
 from edge_gateway.store.query import Level, QueryError, find
 from shared.dicom import status
@@ -82,7 +87,9 @@ class QueryService:
             log.error("C-FIND from %s failed in the index: %s", ae, exc)
             yield status.FIND_UNABLE_TO_PROCESS, None
             return
-        log.info("C-FIND %s level from %s: %d match(es) for %s", level, ae, len(rows), keys)
+        log.info(
+            "C-FIND %s level from %s: %d match(es) for %s", level, ae, len(rows), loggable(keys)
+        )
         self.activity.count(event, "find")
         for row in rows:
             if event.is_cancelled:

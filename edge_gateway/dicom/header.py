@@ -15,7 +15,7 @@ import struct
 from collections.abc import Collection
 from pathlib import Path
 
-from pydicom.dataelem import RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
 
@@ -65,7 +65,7 @@ def _scan(data: bytes, wanted: frozenset[int], last_tag: int) -> tuple[str, Data
         return None
     implicit = transfer_syntax == _IMPLICIT_LE
     whole_file = len(data) < _BUFFER
-    elements: dict[BaseTag, RawDataElement] = {}
+    elements: dict[BaseTag, DataElement | RawDataElement] = {}
     while pos + 8 <= len(data):
         if implicit:
             tag, length, header, vr_text = _implicit_header(data, pos)

@@ -10,6 +10,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
 from shared.dicom.charset import apply_default_charset, guess_charset, strip_escapes
+from shared.masking import mask_name
 
 _SKIP = {"SpecificCharacterSet", "QueryRetrieveLevel"}
 
@@ -60,3 +61,19 @@ def fill_response(
             response.add_new(elem.tag, elem.VR, None)
         else:
             response.add_new(elem.tag, elem.VR, value)
+
+
+_NAME_KEYS = frozenset({"PatientName", "PatientBirthName", "PatientMotherBirthName"})
+
+
+def loggable(keys: dict[str, str]) -> dict[str, str]:
+    """Matching keys fit for a log line: non-empty ones only, patient names masked
+    (张三丰 → 张*丰; a wildcard query keeps its wildcard)."""
+    shown: dict[str, str] = {}
+    for keyword, value in keys.items():
+        if not value:
+            continue
+        if keyword.rsplit(".", 1)[-1] in _NAME_KEYS and value.strip("*?"):
+            value = mask_name(value.rstrip("*?")) + ("*" if value.endswith("*") else "")
+        shown[keyword] = value
+    return shown

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from edge_gateway.dicom.activity import ActivityLog, calling_ae
-from edge_gateway.dicom.identifiers import fill_response, matching_keys
+from edge_gateway.dicom.identifiers import fill_response, loggable, matching_keys
 from edge_gateway.peers import PeerTable, Permission
 from edge_gateway.store.worklist import find_steps
 from shared.dicom import status
@@ -108,7 +108,7 @@ class WorklistService:
             "worklist query from %s: %d item(s) for %s",
             ae,
             len(rows),
-            {**top, **{f"SPS.{k}": v for k, v in sps_keys.items()}},
+            loggable({**top, **{f"SPS.{k}": v for k, v in sps_keys.items()}}),
         )
         self.activity.count(event, "worklist-find")
         for row in rows:

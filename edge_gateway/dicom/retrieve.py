@@ -114,7 +114,7 @@ class RetrieveService:
         dest = self.peers.destination(dest_name.strip())
         if dest is None:
             log.warning(
-                "C-MOVE from %s: destination %r is not in the peers file (%s)",
+                "C-MOVE from %s: destination %r is not in the peers file with a host and port (%s)",
                 ae,
                 dest_name.strip(),
                 status.status_name(status.MOVE_DESTINATION_UNKNOWN),

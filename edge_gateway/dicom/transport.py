@@ -7,7 +7,11 @@ DIMSE exchange by 40-200 ms. The gateway protects itself whatever the peer does:
 * ``TCP_QUICKACK`` after every receive, so a sender that keeps Nagle on (most
   modalities) is not left waiting for our delayed ACK;
 * PDUs are read with ``recv_into`` in as few system calls as the kernel allows,
-  instead of pynetdicom's 4 KiB ``recv`` loop.
+  instead of pynetdicom's 4 KiB ``recv`` loop;
+* pynetdicom's DUL thread polls its queues every 1 ms when it has nothing to do, and
+  every exchange waits on that poll several times. While the association is busy
+  (data moved in the last 50 ms) it polls every 0.1 ms instead; an idle association
+  keeps the 1 ms poll, so idle connections cost no more CPU than before.
 
 It is applied from an ``EVT_CONN_OPEN`` handler, which pynetdicom triggers after
 the socket is connected and before the association thread starts (for both
@@ -19,8 +23,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import time
 from typing import Any
 
+from pynetdicom.dul import DULServiceProvider
 from pynetdicom.transport import AssociationSocket
 
 log = logging.getLogger(__name__)
@@ -28,13 +34,25 @@ log = logging.getLogger(__name__)
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 
 
+_BUSY_POLL = 0.0001
+_IDLE_POLL = 0.001
+_BUSY_WINDOW = 0.05
+
+
 class TunedAssociationSocket(AssociationSocket):
     """AssociationSocket whose ``recv`` reads a whole PDU with few system calls and
-    re-arms TCP_QUICKACK after each receive."""
+    re-arms TCP_QUICKACK after each receive; it records when data last moved."""
+
+    last_activity: float = 0.0
+
+    def send(self, bytestream: bytes) -> None:
+        super().send(bytestream)
+        self.last_activity = time.monotonic()
 
     def recv(self, nr_bytes: int) -> bytearray:
         sock = self.socket
         assert sock is not None
+        self.last_activity = time.monotonic()
         buffer = bytearray(nr_bytes)
         view = memoryview(buffer)
         received = 0
@@ -49,6 +67,19 @@ class TunedAssociationSocket(AssociationSocket):
                 return buffer[:received]
             received += count
         return buffer
+
+
+class TunedDUL(DULServiceProvider):
+    """DUL provider whose idle poll is short while its association is busy."""
+
+    @property
+    def _run_loop_delay(self) -> float:
+        last = getattr(self.socket, "last_activity", 0.0)
+        return _BUSY_POLL if time.monotonic() - last < _BUSY_WINDOW else _IDLE_POLL
+
+    @_run_loop_delay.setter
+    def _run_loop_delay(self, _value: float) -> None:
+        """pynetdicom sets a fixed delay; the property above decides instead."""
 
 
 def tune_socket(sock: socket.socket) -> None:
@@ -70,4 +101,7 @@ def handle_conn_open(event: Any) -> None:
         return
     if type(assoc_socket) is AssociationSocket:
         assoc_socket.__class__ = TunedAssociationSocket
+    dul = event.assoc.dul
+    if type(dul) is DULServiceProvider:
+        dul.__class__ = TunedDUL
     tune_socket(assoc_socket.socket)

@@ -1,8 +1,9 @@
 """UID generation under the hospital's organisation root.
 
 A UID is at most 64 characters of digits and dots; components have no leading zero.
-The org root is configured per deployment (``PACS_UID_ROOT``); pydicom's own root is
-used when none is set so that a fresh install still produces valid UIDs.
+The org root is configured per deployment (the edge reads ``PACS_EDGE_UID_ROOT``);
+pydicom's own root is used when none is set so that a fresh install still produces
+valid UIDs.
 """
 
 from __future__ import annotations
