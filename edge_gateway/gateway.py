@@ -20,6 +20,7 @@ from edge_gateway.dicom.mwl import WorklistService
 from edge_gateway.dicom.retrieve import RetrieveService
 from edge_gateway.dicom.server import DicomServices, build_ae, start_server
 from edge_gateway.dicom.storage import StorageService
+from edge_gateway.dicom.transport import PollPolicy
 from edge_gateway.peers import PeerTable, load_peers
 from edge_gateway.store.archive import Archive
 from edge_gateway.store.database import open_index
@@ -148,5 +149,6 @@ def build_gateway(settings: EdgeSettings, peers: PeerTable | None = None) -> Gat
         mpps=MppsService(engine, peers, activity, uids),
         peers=peers,
         activity=activity,
+        poll=PollPolicy(),
     )
     return Gateway(settings, engine, archive, index, peers, uids, services)

@@ -36,7 +36,7 @@ from edge_gateway.dicom.mpps import MppsService
 from edge_gateway.dicom.mwl import WORKLIST_FIND, WorklistService
 from edge_gateway.dicom.retrieve import RetrieveService
 from edge_gateway.dicom.storage import StorageService
-from edge_gateway.dicom.transport import handle_conn_open
+from edge_gateway.dicom.transport import PollPolicy
 from edge_gateway.peers import PeerTable
 from shared.dicom import status
 
@@ -70,6 +70,7 @@ class DicomServices:
     mpps: MppsService
     peers: PeerTable
     activity: ActivityLog
+    poll: PollPolicy
 
 
 def build_ae(
@@ -121,7 +122,8 @@ def handlers(services: DicomServices) -> list[Any]:
 
     activity = services.activity
     return [
-        (evt.EVT_CONN_OPEN, handle_conn_open),
+        (evt.EVT_CONN_OPEN, services.poll.on_conn_open),
+        (evt.EVT_CONN_CLOSE, services.poll.on_conn_close),
         (evt.EVT_ACCEPTED, activity.on_accepted),
         (evt.EVT_REJECTED, activity.on_rejected),
         (evt.EVT_RELEASED, activity.on_released),
