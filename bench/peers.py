@@ -20,6 +20,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+from abc import ABC, abstractmethod
 from pathlib import Path
 from types import TracebackType
 from typing import IO, ClassVar
@@ -115,7 +116,7 @@ def count_dicom_files(root: Path, min_size: int = 0) -> int:
     return count
 
 
-class Receiver:
+class Receiver(ABC):
     """A C-STORE SCP in its own process (own session, so Ctrl-C reaches the benchmark only).
 
     Subclasses fill in ``name``, ``ae_title``, ``_command`` and may override ``_stop``,
@@ -143,8 +144,9 @@ class Receiver:
         self._log: IO[bytes] | None = None
 
     # -- to be provided by subclasses ------------------------------------------------
+    @abstractmethod
     def _command(self) -> list[str]:
-        raise NotImplementedError
+        """The receiver's command line."""
 
     def _stop(self, process: subprocess.Popen[bytes]) -> None:
         _terminate(process, grace_s=10.0)

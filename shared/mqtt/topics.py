@@ -21,6 +21,7 @@ with ``Kind.parse(text)`` or :func:`parse_topic`, subscribe with ``Kind.filter(.
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar, Final, Self
@@ -112,7 +113,7 @@ class TopicFilter:
 
 
 @dataclass(frozen=True)
-class Topic:
+class Topic(ABC):
     """Base of the topic kinds: a campus plus one subject (room or device id).
 
     Subclasses set :attr:`KIND`, :attr:`QOS`, :attr:`RETAIN`, :attr:`LEVELS` (the levels
@@ -132,9 +133,9 @@ class Topic:
         check_segment(self.subject, self.SUBJECT_NAME.replace("_", " "))
 
     @property
+    @abstractmethod
     def subject(self) -> str:
         """The room or device id this topic is about."""
-        raise NotImplementedError
 
     @property
     def kind(self) -> TopicKind:
@@ -191,8 +192,9 @@ class Topic:
         return cls._filter(campus, None)
 
     @classmethod
+    @abstractmethod
     def _build(cls, campus: str, subject: str) -> Self:
-        raise NotImplementedError
+        """Make the topic of this kind for ``campus`` and its room or device id."""
 
     @classmethod
     def _filter(cls, campus: str | None, subject: str | None) -> TopicFilter:
