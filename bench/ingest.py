@@ -18,18 +18,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import functools
-import json
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 # Run as a script (python bench/ingest.py): make the repository root importable.
@@ -43,7 +39,18 @@ from bench.dataset import (
     large_set,
     small_set,
 )
-from bench.peers import HOST, RECEIVERS, Edge, Orthanc, Receiver, dcmtk_tool, round_env
+from bench.peers import (
+    HOST,
+    RECEIVERS,
+    Edge,
+    Orthanc,
+    Receiver,
+    dcmtk_tool,
+    progress,
+    round_env,
+    run_in_workdir,
+    write_json,
+)
 from bench.results import MB, Measurement, Results, Run, render
 
 ROUNDS = ("nodelay", "default")
@@ -229,10 +236,6 @@ def measure_once(
             shutil.rmtree(storage, ignore_errors=True)
 
 
-def _progress(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
 def _header(args: argparse.Namespace, sets: dict[str, InstanceSet], meta: dict[str, Any]) -> str:
     lines = [
         f"Ingest benchmark, {meta['date']} on {meta['host']} ({meta['cpus']} CPUs; load average"
@@ -284,14 +287,14 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     if "orthanc" in factories:
         meta["orthanc"] = _version([Orthanc.binary(), "--version"]).split()[-1]
 
-    _progress(f"work directory: {workdir}")
+    progress(f"work directory: {workdir}")
     started = time.perf_counter()
     sets: dict[str, InstanceSet] = {}
     if args.small:
         sets["small"] = small_set(workdir / "instances" / "small", args.small)
     if args.large:
         sets["large"] = large_set(workdir / "instances" / "large", args.large)
-    _progress(f"instances ready in {time.perf_counter() - started:.1f} s")
+    progress(f"instances ready in {time.perf_counter() - started:.1f} s")
     meta["sets"] = {
         name: {"count": s.count, "bytes": s.total_bytes, "folder": str(s.folder)}
         for name, s in sets.items()
@@ -317,7 +320,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
             m.runs.append(result)
             rate = instances.count / result.wall_s if result.wall_s else 0.0
             state = "ok" if result.ok else "FAILED: " + "; ".join(result.problems)
-            _progress(
+            progress(
                 f"[{n}/{len(cells)}] {label}: {instances.count} in {result.wall_s:.2f} s "
                 f"= {rate:.1f} img/s, {state}"
             )
@@ -329,7 +332,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     print(render(results, _header(args, sets, meta)))
     if args.json:
         _write_json(args.json, meta, results, complete=True)
-        _progress(f"JSON written to {args.json}")
+        progress(f"JSON written to {args.json}")
     return 0 if all(m.ok for m in measurements) else 1
 
 
@@ -343,40 +346,18 @@ def _write_json(path: Path, meta: dict[str, Any], results: Results, complete: bo
         "scaling": results.scaling(),
         "goals": results.goals(),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+    write_json(path, data)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    # Stop every receiver on `kill` as on Ctrl-C, even when started with SIGINT ignored.
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    own_workdir = args.workdir is None
-    workdir = Path(tempfile.mkdtemp(prefix="pacs-bench-ingest-")) if own_workdir else args.workdir
-    workdir = workdir.resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
-    if not own_workdir:
-        shutil.rmtree(workdir / "runs", ignore_errors=True)  # receivers start from nothing
-    try:
-        return run(args, workdir)
-    except KeyboardInterrupt:
-        _progress("interrupted: every receiver and storescu started has been stopped")
-        return 130
-    except (FileNotFoundError, RuntimeError, TimeoutError) as exc:
-        _progress(f"error: {exc}")
-        return 2
-    finally:
-        if own_workdir and not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-        elif args.keep:
-            _progress(f"kept: {workdir}")
+    return run_in_workdir(
+        functools.partial(run, args),
+        prefix="pacs-bench-ingest-",
+        workdir=args.workdir,
+        keep=args.keep,
+        fresh=("runs",),
+    )
 
 
 if __name__ == "__main__":

@@ -18,12 +18,15 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 import urllib.request
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
-from typing import IO, ClassVar
+from types import FrameType, TracebackType
+from typing import IO, Any, ClassVar
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 60.0
@@ -171,7 +174,12 @@ class Receiver(ABC):
         return peak_rss_kib(self.process.pid)
 
     def start(self) -> None:
+        """Start on a new, empty storage directory and wait until it listens."""
         self.storage.mkdir(parents=True, exist_ok=False)
+        self.launch()
+
+    def launch(self) -> None:
+        """Start the process (its storage must exist) and wait until it listens."""
         self.logfile.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.logfile.open("wb")
         self.process = subprocess.Popen(
@@ -417,3 +425,55 @@ class Edge(Receiver):
 
 
 RECEIVERS: dict[str, type[Receiver]] = {r.name: r for r in (Storescp, Orthanc, Edge)}
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def progress(text: str) -> None:
+    """A progress line on stderr (the tables go to stdout)."""
+    print(text, file=sys.stderr, flush=True)
+
+
+def run_in_workdir(
+    body: Callable[[Path], int],
+    *,
+    prefix: str,
+    workdir: Path | None,
+    keep: bool,
+    fresh: tuple[str, ...],
+) -> int:
+    """Run ``body(workdir)`` the way both benchmarks do: a temporary work directory
+    unless one is given (then its ``fresh`` sub-folders are emptied first), every
+    process stopped on Ctrl-C or SIGTERM (exit 130), errors reported (exit 2), the
+    temporary directory removed unless ``keep``."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    own = workdir is None
+    root = (Path(tempfile.mkdtemp(prefix=prefix)) if workdir is None else workdir).resolve()
+    if not own:
+        for sub in fresh:
+            shutil.rmtree(root / sub, ignore_errors=True)
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        return body(root)
+    except KeyboardInterrupt:
+        progress("interrupted: every process the benchmark started has been stopped")
+        return 130
+    except (FileNotFoundError, RuntimeError, TimeoutError) as exc:
+        progress(f"error: {exc}")
+        return 2
+    finally:
+        if own and not keep:
+            shutil.rmtree(root, ignore_errors=True)
+        elif keep:
+            progress(f"kept: {root}")
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as JSON atomically (temp file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)

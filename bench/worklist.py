@@ -31,13 +31,10 @@ import math
 import os
 import platform
 import random
-import shutil
-import signal
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import unicodedata
 from collections import Counter
@@ -45,7 +42,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 # Run as a script (python bench/worklist.py): make the repository root importable.
@@ -55,7 +51,17 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import UID, ExplicitVRLittleEndian
 from pynetdicom import AE, evt
 
-from bench.peers import HOST, Edge, Orthanc, Receiver, dcmtk_tool, round_env
+from bench.peers import (
+    HOST,
+    Edge,
+    Orthanc,
+    Receiver,
+    dcmtk_tool,
+    progress,
+    round_env,
+    run_in_workdir,
+    write_json,
+)
 from edge_gateway.dicom.transport import handle_conn_open
 from edge_gateway.store.database import open_index
 from edge_gateway.store.worklist import StepIn, add_step
@@ -545,7 +551,7 @@ def measure(rx: Receiver, queries: list[Query], runs: int, env: dict[str, str]) 
         gone = _server_gone(rx) if cell.problems else ""
         if gone:
             cell.problems.append(gone)
-        _progress(f"  {rx.name} {what} {_summary(cell)}")
+        progress(f"  {rx.name} {what} {_summary(cell)}")
         if gone:
             break
     return cells
@@ -579,18 +585,7 @@ class PrefilledEdge(Edge):
     class wants to create the directory itself)."""
 
     def start(self) -> None:
-        self.logfile.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.logfile.open("wb")
-        self.process = subprocess.Popen(
-            self._command(),
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=self.env,
-            cwd=self.storage.parent,
-            start_new_session=True,
-        )
-        self._wait_ready(self.process)
+        self.launch()
 
 
 class WorklistOrthanc(Orthanc):
@@ -714,10 +709,6 @@ def _header(meta: dict[str, Any]) -> str:
 # -- main ----------------------------------------------------------------------------------
 
 
-def _progress(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
 def _version(cmd: list[str]) -> str:
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
@@ -798,33 +789,33 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         "queries": [asdict(q) for q in queries],
         "wl_s": "-",
     }
-    _progress(f"work directory: {workdir}; {len(steps)} steps made in "
+    progress(f"work directory: {workdir}; {len(steps)} steps made in "
               f"{time.perf_counter() - started:.1f} s")  # fmt: skip
     data_dir = workdir / "edge"
     meta["fill_s"] = fill_edge_index(data_dir / "edge.sqlite", steps)
-    _progress(f"edge index filled in {meta['fill_s']:.1f} s")
+    progress(f"edge index filled in {meta['fill_s']:.1f} s")
 
     cells: list[Cell] = []
     edge = PrefilledEdge(data_dir, workdir / "logs" / "edge.log", env, executable=args.edge_bin)
     with edge:
-        _progress(f"edge gateway listening on {HOST}:{edge.port}")
+        progress(f"edge gateway listening on {HOST}:{edge.port}")
         cells += measure(edge, queries, args.runs, env)
     if not args.skip_orthanc:
         wl_s = write_wl_files(workdir / "worklists", steps)
         meta["wl_s"] = f"{wl_s:.1f} s"
-        _progress(f"{len(steps)} .wl files written in {wl_s:.1f} s")
+        progress(f"{len(steps)} .wl files written in {wl_s:.1f} s")
         orthanc = WorklistOrthanc(
             workdir / "orthanc", workdir / "logs" / "orthanc.log", env, workdir / "worklists"
         )
         with orthanc:
             meta["orthanc"] = orthanc.version()
-            _progress(f"Orthanc {meta['orthanc']} listening on {HOST}:{orthanc.port}")
+            progress(f"Orthanc {meta['orthanc']} listening on {HOST}:{orthanc.port}")
             cells += measure(orthanc, queries, args.runs, env)
 
     print(render(cells, _header(meta)))
     if args.json:
         _write_json(args.json, meta, cells)
-        _progress(f"JSON written to {args.json}")
+        progress(f"JSON written to {args.json}")
     return 0 if all(c.ok for c in cells) else 1
 
 
@@ -835,41 +826,18 @@ def _write_json(path: Path, meta: dict[str, Any], cells: list[Cell]) -> None:
         "meta": meta,
         "cells": [c.to_json() for c in cells],
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+    write_json(path, data)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    # Stop every server on `kill` as on Ctrl-C, even when started with SIGINT ignored.
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    own_workdir = args.workdir is None
-    workdir = Path(tempfile.mkdtemp(prefix="pacs-bench-worklist-")) if own_workdir else args.workdir
-    workdir = workdir.resolve()
-    if not own_workdir:
-        for sub in ("edge", "orthanc", "worklists"):
-            shutil.rmtree(workdir / sub, ignore_errors=True)  # every run starts from nothing
-    workdir.mkdir(parents=True, exist_ok=True)
-    try:
-        return run(args, workdir)
-    except KeyboardInterrupt:
-        _progress("interrupted: every server started has been stopped")
-        return 130
-    except (FileNotFoundError, RuntimeError, TimeoutError) as exc:
-        _progress(f"error: {exc}")
-        return 2
-    finally:
-        if own_workdir and not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-        elif args.keep:
-            _progress(f"kept: {workdir}")
+    return run_in_workdir(
+        functools.partial(run, args),
+        prefix="pacs-bench-worklist-",
+        workdir=args.workdir,
+        keep=args.keep,
+        fresh=("edge", "orthanc", "worklists"),
+    )
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ ACCESSION_PREFIXES = {"dongge": "DG", "xianhu": "XH"}
 """Campus prefix of demo accession numbers: ``DG`` + YYYYMMDD + a 4-digit counter."""
 
 _TAG = f"[模拟CT {MODALITY_AE}]"
-_DIR = "@DIR@"  # placeholder for the temporary directory in printed commands
+_DIR = "@DIR@"  # stands for the temporary directory in printed commands
 
 _STEP_STATUS_ZH = {
     "SCHEDULED": "待检查",
