@@ -26,10 +26,11 @@ from pydantic import ValidationError
 from edge_gateway.config import EdgeSettings
 from edge_gateway.gateway import ConfigurationError, build_gateway
 from edge_gateway.logs import configure_logging
-from edge_gateway.peers import PeersFileError
+from edge_gateway.peers import PeersFileError, load_peers
 from edge_gateway.status import print_status
 from edge_gateway.store.database import open_index
 from edge_gateway.store.worklist import DuplicateStep, StepIn, add_step, find_steps
+from edge_gateway.workers import serve_workers
 from shared.dicom.uid import UidFactory
 
 log = logging.getLogger("edge_gateway")
@@ -44,6 +45,7 @@ def _settings(args: argparse.Namespace) -> EdgeSettings:
         ("dicom_port", "dicom_port"),
         ("bind", "bind"),
         ("peers", "peers_file"),
+        ("workers", "workers"),
     ):
         value = getattr(args, flag, None)
         if value is not None:
@@ -55,7 +57,6 @@ def _settings(args: argparse.Namespace) -> EdgeSettings:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    gateway = build_gateway(settings)
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: object) -> None:
@@ -64,6 +65,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
+    if settings.effective_workers > 1:
+        peers = load_peers(settings.peers_file, accept_any=settings.accept_any_ae)
+        return serve_workers(settings, peers, stop)
+    gateway = build_gateway(settings)
     try:
         gateway.start()
         stop.wait()
@@ -178,6 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the DICOM services of one campus")
     _common(serve)
     serve.add_argument("--log-level", default=argparse.SUPPRESS, help="as above")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="processes sharing the DICOM port (PACS_EDGE_WORKERS, default 1)",
+    )
     serve.set_defaults(func=_cmd_serve)
 
     wl = sub.add_parser("worklist", help="the campus's scheduled procedure steps")
@@ -228,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             where = ".".join(str(p) for p in err["loc"]) or "settings"
             print(f"pacs-edge: {where}: {err['msg']}", file=sys.stderr)
         return 2
-    except (ConfigurationError, PeersFileError, DuplicateStep) as exc:
+    except (ConfigurationError, PeersFileError, DuplicateStep, ValueError) as exc:
         print(f"pacs-edge: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -36,6 +37,9 @@ class EdgeSettings(PacsSettings):
     default_charset: str | None = None
     """Character set assumed for received objects that declare none (e.g. GB18030)."""
     max_associations: int = Field(default=32, ge=1, le=512)
+    workers: int | None = Field(default=None, ge=1, le=16)
+    """Processes serving the DICOM port together (SO_REUSEPORT); each takes up to
+    ``max_associations``. Default: one per CPU core, at most 4 (one when the port is 0)."""
     network_timeout: float = Field(default=60.0, gt=0)
     max_pdu: int = Field(default=0, ge=0)
     """Largest PDU the gateway receives; 0 means no limit (fewest round trips)."""
@@ -68,6 +72,15 @@ class EdgeSettings(PacsSettings):
                 f"character set {value!r} is not one of {', '.join(SUPPORTED_CHARSETS)}"
             )
         return value
+
+    @property
+    def effective_workers(self) -> int:
+        """The number of worker processes ``serve`` starts."""
+        if self.workers is not None:
+            return self.workers
+        if self.dicom_port == 0:
+            return 1
+        return max(1, min(4, os.cpu_count() or 1))
 
     @property
     def index_path(self) -> Path:

@@ -61,6 +61,7 @@ class Gateway:
     services: DicomServices
     _server: ThreadedAssociationServer | None = field(default=None, repr=False)
     _ae: AE | None = field(default=None, repr=False)
+    _previous_tempdir: str | None = field(default=None, repr=False)
 
     @property
     def port(self) -> int:
@@ -69,17 +70,21 @@ class Gateway:
             raise RuntimeError("the gateway is not started")
         return int(self._server.server_address[1])
 
-    def start(self) -> None:
+    def start(self, *, clear_tmp: bool = True, reuse_port: bool = False) -> None:
         """Clear partial files of a previous crash and start the DICOM services.
 
-        The process's temporary directory becomes ``data_dir/tmp``: pynetdicom streams
-        each received data set to a temporary file, which then sits on the archive's
-        file system (a rename places it) and, after a crash, is cleared here.
+        The process's temporary directory becomes ``data_dir/tmp`` until ``stop``:
+        pynetdicom streams each received data set to a temporary file, which then sits
+        on the archive's file system (a rename places it) and, after a crash, is cleared
+        here. Worker processes sharing one port (``reuse_port``) leave the clearing to
+        their supervisor, which does it before starting them.
         """
+        self._previous_tempdir = tempfile.tempdir
         tempfile.tempdir = str(self.archive.tmp)
-        removed = self.archive.clear_tmp()
-        if removed:
-            log.warning("removed %d partial file(s) left by an interrupted run", removed)
+        if clear_tmp:
+            removed = self.archive.clear_tmp()
+            if removed:
+                log.warning("removed %d partial file(s) left by an interrupted run", removed)
         s = self.settings
         ae = build_ae(
             s.ae_title,
@@ -88,7 +93,7 @@ class Gateway:
             network_timeout=s.network_timeout,
             max_pdu=s.max_pdu,
         )
-        self._server = start_server(ae, s.bind, s.dicom_port, self.services)
+        self._server = start_server(ae, s.bind, s.dicom_port, self.services, reuse_port)
         self._ae = ae
         log.info(
             "edge gateway for campus %s: AE %s listening on %s:%d, data in %s (%s)",
@@ -120,6 +125,7 @@ class Gateway:
             self._ae = None
         self.index.close()
         self.engine.dispose()
+        tempfile.tempdir = self._previous_tempdir
         log.info("edge gateway stopped")
 
 

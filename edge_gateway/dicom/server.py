@@ -7,6 +7,8 @@ association's thread and only touch the archive, the index and the outbox.
 from __future__ import annotations
 
 import logging
+import socket
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,11 +140,29 @@ def handlers(services: DicomServices) -> list[Any]:
     ]
 
 
+class ReusePortServer(ThreadedAssociationServer):
+    """Association server whose listening socket shares its port (``SO_REUSEPORT``)
+    with the other worker processes of the gateway; the kernel spreads connections."""
+
+    def server_bind(self) -> None:
+        assert self.socket is not None
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+
+
 def start_server(
-    ae: AE, bind: str, port: int, services: DicomServices
+    ae: AE, bind: str, port: int, services: DicomServices, reuse_port: bool = False
 ) -> ThreadedAssociationServer:
     """Start listening on ``bind:port`` in the background; return the server
     (``server.server_address`` gives the bound port when ``port`` was 0)."""
-    server = ae.start_server((bind, port), block=False, evt_handlers=handlers(services))
-    assert server is not None
-    return server
+    if not reuse_port:
+        server = ae.start_server((bind, port), block=False, evt_handlers=handlers(services))
+        assert server is not None
+        return server
+    shared = ae.make_server(
+        (bind, port), evt_handlers=handlers(services), server_class=ReusePortServer
+    )
+    assert isinstance(shared, ReusePortServer)
+    threading.Thread(target=shared.serve_forever, name="AcceptorServer", daemon=True).start()
+    ae._servers.append(shared)  # so that ae.shutdown() and active_associations see it
+    return shared

@@ -153,6 +153,9 @@ class InstanceIndex:
         cur = self._db.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
+            # The row as it is now: another worker process may have indexed this
+            # instance since our look-up.
+            existing = self._lookup(meta.sop_uid)
             if existing is not None:
                 self._remove_instance(cur, existing)
             self._add_instance(cur, meta, rel_path, sha, size, source_ae)
