@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from edge_gateway.config import EdgeSettings
 from edge_gateway.gateway import Gateway, build_gateway
 from edge_gateway.peers import ALL_PERMISSIONS, Peer, PeerTable, Permission
+from tests.support.net import wait_for_port
 from tests.support.requirements import dcmtk_program
 
 EDGE_AE = "EDGE"
@@ -78,3 +80,42 @@ def run(cmd: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str
 
 def peer_args(gateway: Gateway, calling: str = "MODALITY") -> list[str]:
     return ["-aet", calling, "-aec", EDGE_AE, "127.0.0.1", str(gateway.port)]
+
+
+PACS_EDGE = str(Path(sys.executable).parent / "pacs-edge")
+
+
+def write_peers(path: Path) -> Path:
+    """A peers file allowing the test modality everything."""
+    path.write_text('[[peer]]\nae_title = "MODALITY"\nallow = ["*"]\n', encoding="utf-8")
+    return path
+
+
+def serve_edge(
+    data_dir: Path, peers: Path, port: int, log: Path, *extra: str
+) -> subprocess.Popen[bytes]:
+    """Start ``pacs-edge serve`` as operators do; return once its port accepts."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [
+                PACS_EDGE,
+                "serve",
+                "--campus",
+                "dongge",
+                "--data-dir",
+                str(data_dir),
+                "--ae-title",
+                EDGE_AE,
+                "--dicom-port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--peers",
+                str(peers),
+                *extra,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    wait_for_port(port, process=proc)
+    return proc

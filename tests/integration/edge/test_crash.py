@@ -8,7 +8,6 @@ import hashlib
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,40 +17,13 @@ from sqlalchemy import select
 
 from edge_gateway.store.database import open_index
 from edge_gateway.store.models import Instance
-from tests.integration.edge.conftest import run
+from tests.integration.edge.conftest import run, serve_edge, write_peers
 from tests.support.dicom_files import make_series
-from tests.support.net import free_port, wait_for_port
+from tests.support.net import free_port
 
-PACS_EDGE = str(Path(sys.executable).parent / "pacs-edge")
 SENDERS = 3
 PER_SENDER = 120
 KILL_AFTER = 90  # Success answers seen before the kill
-
-
-def start_edge(data_dir: Path, peers: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [
-                PACS_EDGE,
-                "serve",
-                "--campus",
-                "dongge",
-                "--data-dir",
-                str(data_dir),
-                "--ae-title",
-                "EDGE",
-                "--dicom-port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--peers",
-                str(peers),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    wait_for_port(port, process=proc)
-    return proc
 
 
 class Sender:
@@ -101,8 +73,7 @@ class Sender:
 
 
 def test_sigkill_during_storage_loses_nothing_acknowledged(dcmtk: None, tmp_path: Path) -> None:
-    peers = tmp_path / "peers.toml"
-    peers.write_text('[[peer]]\nae_title = "MODALITY"\nallow = ["*"]\n', encoding="utf-8")
+    peers = write_peers(tmp_path / "peers.toml")
     data_dir = tmp_path / "edge"
     folders = []
     for n in range(SENDERS):
@@ -111,7 +82,7 @@ def test_sigkill_during_storage_loses_nothing_acknowledged(dcmtk: None, tmp_path
         folders.append(folder)
     port = free_port()
     log = tmp_path / "edge.log"
-    edge = start_edge(data_dir, peers, port, log)
+    edge = serve_edge(data_dir, peers, port, log)
     successes = threading.Semaphore(0)
     senders = [Sender(folder, port, successes) for folder in folders]
     deadline = time.monotonic() + 120
@@ -128,7 +99,7 @@ def test_sigkill_during_storage_loses_nothing_acknowledged(dcmtk: None, tmp_path
 
     # Restart: partial files are cleared, the gateway serves again.
     port = free_port()
-    edge = start_edge(data_dir, peers, port, log)
+    edge = serve_edge(data_dir, peers, port, log)
     try:
         assert list((data_dir / "tmp").iterdir()) == []
         engine = open_index(data_dir / "edge.sqlite")

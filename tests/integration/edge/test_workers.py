@@ -5,20 +5,16 @@ from __future__ import annotations
 import signal
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
-from tests.integration.edge.conftest import run
+from tests.integration.edge.conftest import run, serve_edge, write_peers
 from tests.support.dicom_files import make_series
-from tests.support.net import free_port, wait_for_port
+from tests.support.net import free_port
 from tests.support.requirements import dcmtk_program
-
-PACS_EDGE = str(Path(sys.executable).parent / "pacs-edge")
 
 
 def test_two_workers_share_port_archive_and_index(dcmtk: None, tmp_path: Path) -> None:
-    peers = tmp_path / "peers.toml"
-    peers.write_text('[[peer]]\nae_title = "MODALITY"\nallow = ["*"]\n', encoding="utf-8")
+    peers = write_peers(tmp_path / "peers.toml")
     folders = []
     for n in range(4):
         folder = tmp_path / f"s{n}"
@@ -27,29 +23,9 @@ def test_two_workers_share_port_archive_and_index(dcmtk: None, tmp_path: Path) -
     # the same series twice, from two associations at once: still one copy
     port = free_port()
     data = tmp_path / "edge"
-    log = (tmp_path / "edge.log").open("wb")
-    edge = subprocess.Popen(
-        [
-            PACS_EDGE,
-            "serve",
-            "--data-dir",
-            str(data),
-            "--ae-title",
-            "EDGE",
-            "--dicom-port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--peers",
-            str(peers),
-            "--workers",
-            "2",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    log = tmp_path / "edge.log"
+    edge = serve_edge(data, peers, port, log, "--workers", "2")
     try:
-        wait_for_port(port, process=edge)
         storescu = dcmtk_program("storescu")
         senders = [
             subprocess.Popen(
@@ -95,7 +71,6 @@ def test_two_workers_share_port_archive_and_index(dcmtk: None, tmp_path: Path) -
     finally:
         edge.send_signal(signal.SIGINT)
         assert edge.wait(timeout=60) == 0
-        log.close()
     db = sqlite3.connect(data / "edge.sqlite")
     instances = db.execute("SELECT count(*), count(DISTINCT sop_uid) FROM instance").fetchone()
     counted = db.execute("SELECT sum(num_instances), count(*) FROM study").fetchone()
