@@ -78,8 +78,10 @@ def run(cmd: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str
     )
 
 
-def peer_args(gateway: Gateway, calling: str = "MODALITY") -> list[str]:
-    return ["-aet", calling, "-aec", EDGE_AE, "127.0.0.1", str(gateway.port)]
+def peer_args(target: Gateway | int, calling: str = "MODALITY") -> list[str]:
+    """dcmtk's calling/called AE and address arguments for a gateway or a port."""
+    port = target if isinstance(target, int) else target.port
+    return ["-aet", calling, "-aec", EDGE_AE, "127.0.0.1", str(port)]
 
 
 PACS_EDGE = str(Path(sys.executable).parent / "pacs-edge")

@@ -17,9 +17,10 @@ from sqlalchemy import select
 
 from edge_gateway.store.database import open_index
 from edge_gateway.store.models import Instance
-from tests.integration.edge.conftest import run, serve_edge, write_peers
+from tests.integration.edge.conftest import peer_args, run, serve_edge, write_peers
 from tests.support.dicom_files import make_series
 from tests.support.net import free_port
+from tests.support.requirements import dcmtk_program
 
 SENDERS = 3
 PER_SENDER = 120
@@ -32,18 +33,7 @@ class Sender:
     def __init__(self, folder: Path, port: int, on_success: threading.Semaphore) -> None:
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
-            [
-                "storescu",
-                "-v",
-                "+sd",
-                "-aet",
-                "MODALITY",
-                "-aec",
-                "EDGE",
-                "127.0.0.1",
-                str(port),
-                str(folder),
-            ],
+            [dcmtk_program("storescu"), "-v", "+sd", *peer_args(port), str(folder)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -121,10 +111,7 @@ def test_sigkill_during_storage_loses_nothing_acknowledged(dcmtk: None, tmp_path
                 assert stored.suffix == ".dcm", stored
                 ds = dcmread(stored)
                 assert len(ds.PixelData) == ds.Rows * ds.Columns * 2
-        assert (
-            run(["echoscu", "-aet", "MODALITY", "-aec", "EDGE", "127.0.0.1", str(port)]).returncode
-            == 0
-        )
+        assert run(["echoscu", *peer_args(port)]).returncode == 0
     finally:
         edge.send_signal(signal.SIGINT)
         edge.wait(timeout=30)

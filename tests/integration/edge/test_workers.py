@@ -7,7 +7,7 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-from tests.integration.edge.conftest import run, serve_edge, write_peers
+from tests.integration.edge.conftest import peer_args, run, serve_edge, write_peers
 from tests.support.dicom_files import make_series
 from tests.support.net import free_port
 from tests.support.requirements import dcmtk_program
@@ -29,17 +29,7 @@ def test_two_workers_share_port_archive_and_index(dcmtk: None, tmp_path: Path) -
         storescu = dcmtk_program("storescu")
         senders = [
             subprocess.Popen(
-                [
-                    storescu,
-                    "+sd",
-                    "-aet",
-                    "MODALITY",
-                    "-aec",
-                    "EDGE",
-                    "127.0.0.1",
-                    str(port),
-                    str(folder),
-                ],
+                [storescu, "+sd", *peer_args(port), str(folder)],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
             )
@@ -59,12 +49,7 @@ def test_two_workers_share_port_archive_and_index(dcmtk: None, tmp_path: Path) -
                 "PatientID=PW*",
                 "-k",
                 "NumberOfStudyRelatedInstances",
-                "-aet",
-                "MODALITY",
-                "-aec",
-                "EDGE",
-                "127.0.0.1",
-                str(port),
+                *peer_args(port),
             ]
         )
         assert result.stdout.count("(Pending)") == 4, result.stdout
