@@ -92,8 +92,8 @@ class InstanceIndex:
         self._db: sqlite3.Connection = db
         # Primary keys of recently seen patients, studies and series, so that the
         # instances of one series cost no look-ups. Filled only after a commit;
-        # guarded by the write lock. Anything that deletes or merges these rows
-        # must call ``forget_cached_keys``.
+        # guarded by the write lock. Rows are never deleted or merged yet; the data
+        # correction that will do so must clear this cache.
         self._keys: dict[tuple[str, str], int] = {}
         self._pending: dict[tuple[str, str], int] = {}
 
@@ -101,11 +101,6 @@ class InstanceIndex:
         """Give the writer connection back (the engine is disposed by the caller)."""
         with self._write_lock:
             self._raw.close()
-
-    def forget_cached_keys(self) -> None:
-        """Drop the key cache (after rows were deleted or merged elsewhere)."""
-        with self._write_lock:
-            self._keys.clear()
 
     def ingest(self, source: Path, meta: InstanceMeta, *, source_ae: str) -> IngestOutcome:
         """Store the complete file ``source`` (a DICOM Part 10 file) as ``meta`` describes.

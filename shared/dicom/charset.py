@@ -15,7 +15,6 @@ from typing import Final
 from pydicom.charset import convert_encodings
 from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset
-from pydicom.valuerep import PersonName
 
 UTF8: Final = "ISO_IR 192"
 GB18030: Final = "GB18030"
@@ -54,25 +53,6 @@ def name_groups(pn: str) -> tuple[str, str, str]:
     """Split a PN string into its (alphabetic, ideographic, phonetic) groups."""
     groups = [*pn.split("="), "", ""][:3]
     return groups[0], groups[1], groups[2]
-
-
-def display_name(pn: str) -> str:
-    """Return the name a person reads: the ideographic group when present (the Chinese
-    characters), else the alphabetic one; components are joined without the ``^``
-    for Han names (``张^三丰`` → ``张三丰``) and with a space otherwise."""
-    alphabetic, ideographic, _ = name_groups(pn)
-    chosen = ideographic or alphabetic
-    parts = [p for p in chosen.split("^") if p]
-    if not parts:
-        return ""
-    if any(_is_han(ch) for ch in "".join(parts)):
-        return "".join(parts)
-    return " ".join(parts)
-
-
-def _is_han(ch: str) -> bool:
-    code = ord(ch)
-    return 0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0x20000 <= code <= 0x2FFFF
 
 
 _TEXT_VRS = frozenset({"PN", "LO", "SH", "LT", "ST", "UT", "UC"})
@@ -121,8 +101,3 @@ def apply_default_charset(ds: Dataset, default: str | None) -> None:
         if implicit is not None and little is not None:
             # text not yet decoded is decoded with the read-time character set
             ds.set_original_encoding(implicit, little, convert_encodings(default))
-
-
-def encode_pn(value: str) -> PersonName:
-    """Build a PersonName from text, for datasets this project writes."""
-    return PersonName(value)
