@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS := edge,dev
+EXTRAS := edge,hub,dev
 
 .PHONY: demo test lint typecheck contracts pytest venv clean bench
 

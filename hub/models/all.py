@@ -1,0 +1,7 @@
+"""Imports every hub table module so the metadata is complete (Alembic, tests)."""
+
+from __future__ import annotations
+
+from hub.models import audit, people, registration, scheduling
+
+__all__ = ["audit", "people", "registration", "scheduling"]

@@ -1,0 +1,61 @@
+"""Order changes: every write to an order takes the next ``change_seq`` and records its
+status step, so edges following the feed see it and the history stays complete."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from hub.models.base import utcnow
+from hub.models.registration import ChangeCounter, Order, OrderEvent
+
+
+def next_change_seq(session: Session) -> int:
+    """The next value of the order change counter (row-locked until the transaction ends,
+    so change numbers are handed out in commit order on PostgreSQL and SQLite alike)."""
+    result = session.connection().execute(
+        update(ChangeCounter.__table__)  # type: ignore[arg-type]
+        .where(ChangeCounter.__table__.c.id == 1)  # type: ignore[attr-defined]
+        .values(last=ChangeCounter.__table__.c.last + 1)  # type: ignore[attr-defined]
+        .returning(ChangeCounter.__table__.c.last)  # type: ignore[attr-defined]
+    )
+    value = result.scalar_one_or_none()
+    if value is None:
+        session.add(ChangeCounter(id=1, last=1))
+        session.flush()
+        return 1
+    return int(value)
+
+
+def touch_order(
+    session: Session,
+    order: Order,
+    *,
+    actor: str,
+    new_status: str | None = None,
+    reason: str = "",
+) -> None:
+    """Mark ``order`` changed (new ``change_seq``, ``updated_at``); when ``new_status``
+    differs from its status, move it and add the history step. The caller commits and
+    then calls ``HubContext.notifier.changed(order.campus)``."""
+    if new_status is not None and new_status != order.status:
+        session.flush()
+        session.add(
+            OrderEvent(
+                order_pk=order.id,  # type: ignore[arg-type]
+                from_status=order.status,
+                to_status=new_status,
+                reason=reason,
+                actor=actor,
+                at=utcnow(),
+            )
+        )
+        order.status = new_status
+    order.change_seq = next_change_seq(session)
+    order.updated_at = utcnow()
+    session.add(order)
+
+
+def current_change_seq(session: Session) -> int:
+    counter = session.exec(select(ChangeCounter).where(ChangeCounter.id == 1)).first()
+    return counter.last if counter else 0
