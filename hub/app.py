@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, FastAPI
+from types import ModuleType
 
-from hub.api.deps import PUBLIC
-from hub.api.routes import audit, auth, users
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from hub.api.routes import audit, auth, health, users
 from hub.config import HubSettings
 from hub.context import HubContext, build_context
+from hub.web import pages
+from hub.web.session import LoginRedirect, login_url
+from hub.web.templating import STATIC_DIR, build_templates
 
 API_PREFIX = "/api/v1"
+
+API_MODULES: tuple[ModuleType, ...] = (health, auth, users, audit)
+"""Route modules served under ``API_PREFIX``; each has a ``router`` (an ``APIRouter``)."""
+
+WEB_MODULES: tuple[ModuleType, ...] = (pages,)
+"""Page modules of the web UI (Chinese, server-rendered)."""
 
 
 def create_app(settings: HubSettings, context: HubContext | None = None) -> FastAPI:
@@ -23,12 +35,16 @@ def create_app(settings: HubSettings, context: HubContext | None = None) -> Fast
     )
     app.state.ctx = ctx
     api = APIRouter(prefix=API_PREFIX)
-    for module in (auth, users, audit):
+    for module in API_MODULES:
         api.include_router(module.router)
-    api.add_api_route("/health", _health, methods=["GET"], dependencies=[Depends(PUBLIC)])
     app.include_router(api)
+    app.state.templates = build_templates()
+    for module in WEB_MODULES:
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_exception_handler(LoginRedirect, _to_login)  # type: ignore[arg-type]
     return app
 
 
-def _health() -> dict[str, str]:
-    return {"status": "ok"}
+async def _to_login(request: Request, exc: LoginRedirect) -> RedirectResponse:
+    return RedirectResponse(login_url(exc.next_url), status_code=303)

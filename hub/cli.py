@@ -1,9 +1,9 @@
 """``pacs-hub``: run the central hub and manage its database, people and devices.
 
-    pacs-hub db upgrade [--database-url URL] [--data-dir DIR]
-    pacs-hub user add --username U --password-file F --role registrar --campus dongge
-    pacs-hub device add --kind edge --campus dongge          (prints the device's token)
-    pacs-hub serve [--database-url URL] [--data-dir DIR] [--port 8000] [--bind 127.0.0.1]
+pacs-hub db upgrade [--database-url URL] [--data-dir DIR]
+pacs-hub user add --username U --password-file F --role registrar --campus dongge
+pacs-hub device add --kind edge --campus dongge          (prints the device's token)
+pacs-hub serve [--database-url URL] [--data-dir DIR] [--port 8000] [--bind 127.0.0.1]
 """
 
 from __future__ import annotations
@@ -106,8 +106,11 @@ def _cmd_device_add(args: argparse.Namespace) -> int:
                 session=session, kind=args.kind, campus=args.campus, device_id=args.device_id
             )
             print(token)
-            print(f"device {device.device_id} ({device.kind}, {device.campus}) added; "
-                  "the token above is shown only once", file=sys.stderr)
+            print(
+                f"device {device.device_id} ({device.kind}, {device.campus}) added; "
+                "the token above is shown only once",
+                file=sys.stderr,
+            )
     except DeviceError as exc:
         print(f"pacs-hub: {exc}", file=sys.stderr)
         return 2
@@ -122,8 +125,9 @@ def _db_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pacs-hub", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="pacs-hub", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--log-level", default="INFO")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -133,14 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--bind")
     serve.set_defaults(func=_cmd_serve)
 
-    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command",
-                                                                      required=True)
+    db = sub.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", required=True
+    )
     up = db.add_parser("upgrade", help="create or migrate the schema to the newest revision")
     _db_flags(up)
     up.set_defaults(func=_cmd_db_upgrade)
 
-    user = sub.add_parser("user", help="people").add_subparsers(dest="user_command",
-                                                                 required=True)
+    user = sub.add_parser("user", help="people").add_subparsers(dest="user_command", required=True)
     add = user.add_parser("add", help="add a person")
     _db_flags(add)
     add.add_argument("--username", required=True)
@@ -150,8 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--display-name")
     add.set_defaults(func=_cmd_user_add)
 
-    device = sub.add_parser("device", help="devices").add_subparsers(dest="device_command",
-                                                                      required=True)
+    device = sub.add_parser("device", help="devices").add_subparsers(
+        dest="device_command", required=True
+    )
     dadd = device.add_parser("add", help="register a device and print its token")
     _db_flags(dadd)
     dadd.add_argument("--kind", required=True, choices=["edge"])
@@ -163,8 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         result: int = args.func(args)
     except ValidationError as exc:

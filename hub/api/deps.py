@@ -119,7 +119,8 @@ class RequireRoles:
         if principal.role not in self.allowed:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
-                f"{principal.role.label}无权执行此操作 / role {principal.role.value} may not do this",
+                f"{principal.role.label}无权执行此操作"
+                f" / role {principal.role.value} may not do this",
             )
         return principal
 

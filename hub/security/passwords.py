@@ -41,6 +41,8 @@ def check_policy(password: str) -> None:
     """Raise ``WeakPassword`` unless ``password`` has at least 10 characters with letters
     and digits."""
     if len(password) < MIN_LENGTH:
-        raise WeakPassword(f"密码至少 {MIN_LENGTH} 位 / password needs at least {MIN_LENGTH} characters")
+        raise WeakPassword(
+            f"密码至少 {MIN_LENGTH} 位 / password needs at least {MIN_LENGTH} characters"
+        )
     if not any(c.isdigit() for c in password) or not any(c.isalpha() for c in password):
         raise WeakPassword("密码须同时包含字母和数字 / password needs both letters and digits")

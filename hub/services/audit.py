@@ -92,7 +92,5 @@ def search(
     if until:
         stmt = stmt.where(AuditEvent.at < until)
     total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
-    rows = session.exec(
-        stmt.order_by(col(AuditEvent.id).desc()).offset(offset).limit(limit)
-    ).all()
+    rows = session.exec(stmt.order_by(col(AuditEvent.id).desc()).offset(offset).limit(limit)).all()
     return list(rows), int(total)

@@ -13,11 +13,9 @@ from hub.models.registration import ChangeCounter, Order, OrderEvent
 def next_change_seq(session: Session) -> int:
     """The next value of the order change counter (row-locked until the transaction ends,
     so change numbers are handed out in commit order on PostgreSQL and SQLite alike)."""
+    table = ChangeCounter.__table__  # type: ignore[attr-defined]
     result = session.connection().execute(
-        update(ChangeCounter.__table__)  # type: ignore[arg-type]
-        .where(ChangeCounter.__table__.c.id == 1)  # type: ignore[attr-defined]
-        .values(last=ChangeCounter.__table__.c.last + 1)  # type: ignore[attr-defined]
-        .returning(ChangeCounter.__table__.c.last)  # type: ignore[attr-defined]
+        update(table).where(table.c.id == 1).values(last=table.c.last + 1).returning(table.c.last)
     )
     value = result.scalar_one_or_none()
     if value is None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -56,6 +57,7 @@ class RunningHub:
 
     base_url: str
     ctx: HubContext
+    app: FastAPI
     server: uvicorn.Server
     thread: threading.Thread
     tokens: dict[str, str] = field(default_factory=dict)
@@ -123,4 +125,6 @@ def start_hub(data_dir: Path, database_url: str | None = None, **settings: objec
     thread = threading.Thread(target=server.run, name="hub-test-server", daemon=True)
     thread.start()
     wait_for_port(port)
-    return RunningHub(base_url=f"http://127.0.0.1:{port}", ctx=ctx, server=server, thread=thread)
+    return RunningHub(
+        base_url=f"http://127.0.0.1:{port}", ctx=ctx, app=app, server=server, thread=thread
+    )

@@ -62,7 +62,12 @@ def search_audit(
         offset=offset,
         limit=limit,
     )
-    audit.record(session, principal.actor, action="search", resource="audit",
-                 detail={"actor": actor, "patient_id": patient_id, "action": action})
+    audit.record(
+        session,
+        principal.actor,
+        action="search",
+        resource="audit",
+        detail={"actor": actor, "patient_id": patient_id, "action": action},
+    )
     session.commit()
     return Page(data=[AuditPublic.of(r) for r in rows], count=total)

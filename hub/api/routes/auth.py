@@ -104,7 +104,9 @@ def me(principal: AnyPerson) -> Me:
 
 
 @router.post("/password")
-def password(body: PasswordChange, principal: AnyPerson, session: SessionDep, ctx: ContextDep) -> Message:
+def password(
+    body: PasswordChange, principal: AnyPerson, session: SessionDep, ctx: ContextDep
+) -> Message:
     """Change one's own password; every token issued before stops working."""
     try:
         change_password(
@@ -116,7 +118,12 @@ def password(body: PasswordChange, principal: AnyPerson, session: SessionDep, ct
         )
     except (UserError, WeakPassword) as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
-    audit.record(session, principal.actor, action="update", resource="password",
-                 resource_id=principal.user.username)
+    audit.record(
+        session,
+        principal.actor,
+        action="update",
+        resource="password",
+        resource_id=principal.user.username,
+    )
     session.commit()
     return Message(message="密码已修改，请重新登录 / password changed, sign in again")

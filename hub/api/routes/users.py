@@ -66,7 +66,9 @@ def list_users(principal: Admin, session: SessionDep) -> Page[UserPublic]:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def add_user(body: UserCreate, principal: Admin, session: SessionDep, ctx: ContextDep) -> UserPublic:
+def add_user(
+    body: UserCreate, principal: Admin, session: SessionDep, ctx: ContextDep
+) -> UserPublic:
     try:
         user = create_user(
             session=session,
@@ -79,8 +81,14 @@ def add_user(body: UserCreate, principal: Admin, session: SessionDep, ctx: Conte
         )
     except (UserError, WeakPassword) as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
-    audit.record(session, principal.actor, action="create", resource="user",
-                 resource_id=user.username, detail={"role": user.role, "campuses": user.campuses})
+    audit.record(
+        session,
+        principal.actor,
+        action="create",
+        resource="user",
+        resource_id=user.username,
+        detail={"role": user.role, "campuses": user.campuses},
+    )
     session.commit()
     return UserPublic.of(user)
 
@@ -115,8 +123,13 @@ def update_user(
     if changes:
         user.token_version += 1  # a changed role or scope takes effect at once
     session.add(user)
-    audit.record(session, principal.actor, action="update", resource="user",
-                 resource_id=user.username, detail=changes)
+    audit.record(
+        session,
+        principal.actor,
+        action="update",
+        resource="user",
+        resource_id=user.username,
+        detail=changes,
+    )
     session.commit()
     return UserPublic.of(user)
-
