@@ -8,7 +8,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from hub.api.routes import audit, auth, health, users
+from hub.api.routes import audit, auth, devices, health, users
 from hub.config import HubSettings
 from hub.context import HubContext, build_context
 from hub.web import pages
@@ -17,7 +17,7 @@ from hub.web.templating import STATIC_DIR, build_templates
 
 API_PREFIX = "/api/v1"
 
-API_MODULES: tuple[ModuleType, ...] = (health, auth, users, audit)
+API_MODULES: tuple[ModuleType, ...] = (health, auth, users, devices, audit)
 """Route modules served under ``API_PREFIX``; each has a ``router`` (an ``APIRouter``)."""
 
 WEB_MODULES: tuple[ModuleType, ...] = (pages,)

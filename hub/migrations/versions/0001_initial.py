@@ -12,6 +12,7 @@ from __future__ import annotations
 from alembic import op
 
 import hub.models.all  # noqa: F401
+from hub.migrations.triggers import create_audit_guard, drop_audit_guard
 from hub.models.base import HubModel
 
 revision = "0001"
@@ -22,7 +23,9 @@ depends_on = None
 
 def upgrade() -> None:
     HubModel.metadata.create_all(op.get_bind())
+    create_audit_guard()
 
 
 def downgrade() -> None:
+    drop_audit_guard()
     HubModel.metadata.drop_all(op.get_bind())
