@@ -6,6 +6,9 @@
         --procedure '胸部CT平扫'
     pacs-edge worklist list --data-dir DIR
     pacs-edge status --data-dir DIR
+    pacs-edge serve ... --hub-url https://hub.example.org --hub-token-file /etc/pacs/edge.token
+    pacs-edge sync status --data-dir DIR
+    pacs-edge sync retry --data-dir DIR
     pacs-edge demo
 """
 
@@ -27,9 +30,11 @@ from edge_gateway.config import EdgeSettings
 from edge_gateway.gateway import ConfigurationError, build_gateway
 from edge_gateway.logs import configure_logging
 from edge_gateway.peers import PeersFileError, load_peers
-from edge_gateway.status import print_status
+from edge_gateway.status import print_status, print_sync_status
 from edge_gateway.store.database import open_index
+from edge_gateway.store.outbox import retry_failed
 from edge_gateway.store.worklist import DuplicateStep, StepIn, add_step, find_steps
+from edge_gateway.sync.agent import build_agent
 from edge_gateway.workers import serve_workers
 from shared.dicom.uid import UidFactory
 
@@ -46,6 +51,8 @@ def _settings(args: argparse.Namespace) -> EdgeSettings:
         ("bind", "bind"),
         ("peers", "peers_file"),
         ("workers", "workers"),
+        ("hub_url", "hub_url"),
+        ("hub_token_file", "hub_token_file"),
     ):
         value = getattr(args, flag, None)
         if value is not None:
@@ -65,16 +72,23 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
-    if settings.effective_workers > 1:
-        peers = load_peers(settings.peers_file, accept_any=settings.accept_any_ae)
-        return serve_workers(settings, peers, stop)
-    gateway = build_gateway(settings)
+    agent = build_agent(settings)
     try:
-        gateway.start()
-        stop.wait()
+        if settings.effective_workers > 1:
+            peers = load_peers(settings.peers_file, accept_any=settings.accept_any_ae)
+            return serve_workers(settings, peers, stop, on_started=agent.start if agent else None)
+        gateway = build_gateway(settings)
+        try:
+            gateway.start()
+            if agent is not None:
+                agent.start()
+            stop.wait()
+        finally:
+            gateway.stop()
+        return 0
     finally:
-        gateway.stop()
-    return 0
+        if agent is not None:
+            agent.stop()
 
 
 def _cmd_worklist_add(args: argparse.Namespace) -> int:
@@ -135,6 +149,21 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return print_status(_existing_index(_settings(args)))
 
 
+def _cmd_sync_status(args: argparse.Namespace) -> int:
+    return print_sync_status(_existing_index(_settings(args)))
+
+
+def _cmd_sync_retry(args: argparse.Namespace) -> int:
+    settings = _existing_index(_settings(args))
+    engine = open_index(settings.index_path)
+    try:
+        count = retry_failed(engine)
+    finally:
+        engine.dispose()
+    print(f"{count} failed event(s) will be sent again")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from edge_gateway.demo.run import run_demo
 
@@ -188,6 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="processes sharing the DICOM port (PACS_EDGE_WORKERS, default 1)",
     )
+    serve.add_argument(
+        "--hub-url", help="the hub to sync with, e.g. https://hub.example.org (PACS_EDGE_HUB_URL)"
+    )
+    serve.add_argument(
+        "--hub-token-file",
+        type=Path,
+        help="file with this edge's device token (PACS_EDGE_HUB_TOKEN_FILE)",
+    )
     serve.set_defaults(func=_cmd_serve)
 
     wl = sub.add_parser("worklist", help="the campus's scheduled procedure steps")
@@ -215,6 +252,15 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="archive size and outbox backlog")
     _common(st, data_dir_only=True)
     st.set_defaults(func=_cmd_status)
+
+    sync = sub.add_parser("sync", help="the exchange with the hub")
+    sync_sub = sync.add_subparsers(dest="sync_command", required=True)
+    sync_st = sync_sub.add_parser("status", help="what still waits to go to the hub")
+    _common(sync_st, data_dir_only=True)
+    sync_st.set_defaults(func=_cmd_sync_status)
+    sync_retry = sync_sub.add_parser("retry", help="send the FAILED events again")
+    _common(sync_retry, data_dir_only=True)
+    sync_retry.set_defaults(func=_cmd_sync_retry)
 
     demo = sub.add_parser(
         "demo", help="run the gateway with a demo worklist and a simulated modality"

@@ -11,6 +11,7 @@ from pydantic_settings import SettingsConfigDict
 
 from shared.dicom.charset import SUPPORTED_CHARSETS, UTF8
 from shared.settings import CAMPUSES, ENV_PREFIX, PacsSettings
+from shared.sync import MAX_EVENTS_PER_BATCH
 
 _AE_RE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")
 
@@ -44,6 +45,32 @@ class EdgeSettings(PacsSettings):
     max_pdu: int = Field(default=0, ge=0)
     """Largest PDU the gateway receives; 0 means no limit (fewest round trips)."""
 
+    # --- sync with the hub (no hub_url: the edge runs alone) ---
+    hub_url: str | None = None
+    """Base URL of the hub, e.g. https://pacs-hub.example.org (PACS_EDGE_HUB_URL)."""
+    hub_token_file: Path | None = None
+    """File holding this edge's device token from ``pacs-hub device add``."""
+    hub_ca_file: Path | None = None
+    """CA certificate(s) to trust for the hub's HTTPS, when not a public CA."""
+    sync_batch_events: int = Field(default=200, ge=1, le=MAX_EVENTS_PER_BATCH)
+    """Outbox events sent per batch."""
+    sync_batch_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
+    """Image bytes sent per STOW-RS request (one larger file still goes alone)."""
+    sync_wait_seconds: float = Field(default=25.0, ge=0, le=60)
+    """How long the hub may hold an order-feed request open (long-poll)."""
+    sync_poll_seconds: float = Field(default=2.0, gt=0)
+    """How often an idle agent looks for new outbox events."""
+    sync_retry_cap_seconds: float = Field(default=300.0, ge=1)
+    """Longest wait between retries while the hub fails."""
+    sync_timeout_seconds: float = Field(default=120.0, gt=0)
+    """Time allowed for one request (an upload of one batch)."""
+    sync_stale_lock_seconds: float = Field(default=300.0, gt=0)
+    """Claimed events older than this go back to READY (their sender died)."""
+    sync_keep_done_days: int = Field(default=30, ge=1)
+    """Delivered (DONE) outbox events are deleted after this many days."""
+    metrics_dir: Path | None = None
+    """Where ``edge_sync.prom`` is written for node_exporter (default data_dir/metrics)."""
+
     @field_validator("campus")
     @classmethod
     def _known_campus(cls, value: str) -> str:
@@ -73,6 +100,18 @@ class EdgeSettings(PacsSettings):
             )
         return value
 
+    @field_validator("hub_url")
+    @classmethod
+    def _hub_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(
+                f"hub URL {value!r} must start with https:// (or http:// on a lab net)"
+            )
+        return value
+
     @property
     def effective_workers(self) -> int:
         """The number of worker processes ``serve`` starts."""
@@ -85,3 +124,8 @@ class EdgeSettings(PacsSettings):
     @property
     def index_path(self) -> Path:
         return self.data_dir / "edge.sqlite"
+
+    @property
+    def sync_metrics_path(self) -> Path:
+        """The Prometheus text file of the sync backlog."""
+        return (self.metrics_dir or self.data_dir / "metrics") / "edge_sync.prom"

@@ -8,7 +8,8 @@ import time
 
 
 def configure_logging(level: str = "INFO") -> None:
-    """Log to stderr at ``level``; pynetdicom's own chatter only from WARNING."""
+    """Log to stderr at ``level``; pynetdicom's own chatter, and httpx's line per hub
+    request (the sync agent logs per batch), only from WARNING."""
     handler = logging.StreamHandler(sys.stderr)
     formatter = logging.Formatter("%(asctime)sZ %(levelname)s %(name)s: %(message)s")
     formatter.converter = time.gmtime
@@ -17,3 +18,4 @@ def configure_logging(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)

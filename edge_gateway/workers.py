@@ -70,9 +70,15 @@ def _spawn(target: Callable[[], None]) -> int:
     return pid
 
 
-def serve_workers(settings: EdgeSettings, peers: PeerTable, stop: threading.Event) -> int:
+def serve_workers(
+    settings: EdgeSettings,
+    peers: PeerTable,
+    stop: threading.Event,
+    on_started: Callable[[], None] | None = None,
+) -> int:
     """Run ``settings.effective_workers`` worker processes until ``stop`` is set;
-    return 0.
+    return 0. ``on_started`` runs in the supervisor once the first workers are forked
+    (so threads it starts, like the sync agent's, are not running at that fork).
 
     Raises what ``build_gateway`` raises for bad settings before any worker starts.
     """
@@ -93,6 +99,8 @@ def serve_workers(settings: EdgeSettings, peers: PeerTable, stop: threading.Even
         settings.bind,
         settings.dicom_port,
     )
+    if on_started is not None:
+        on_started()
     while not stop.is_set():
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint, text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -68,6 +68,14 @@ class Series(EdgeModel, table=True):
 
 class Instance(EdgeModel, table=True):
     __tablename__ = "instance"
+    __table_args__ = (
+        # Small: only the instances the hub has not yet confirmed (the sync backlog).
+        Index(
+            "ix_instance_unconfirmed",
+            "hub_confirmed_at",
+            sqlite_where=text("hub_confirmed_at IS NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     sop_uid: str = Field(unique=True)
@@ -98,7 +106,11 @@ class OutboxEvent(EdgeModel, table=True):
     """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_ready", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_ready", "status", "next_attempt_at"),
+        Index("ix_outbox_status_id", "status", "id"),
+        Index("ix_outbox_subject", "subject", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(unique=True)
@@ -174,4 +186,14 @@ class PerformedStep(EdgeModel, table=True):
     source_ae: str = ""
     attributes_json: str = "{}"
     created_at: datetime
+    updated_at: datetime
+
+
+class SyncState(EdgeModel, table=True):
+    """Small key/value facts of the sync agent (order cursor, last hub contact)."""
+
+    __tablename__ = "sync_state"
+
+    key: str = Field(primary_key=True)
+    value: str = ""
     updated_at: datetime

@@ -2,13 +2,14 @@
 and the role check every endpoint declares.
 
 Every route under ``/api/v1`` depends on exactly one of ``RequireRoles(...)``,
-``RequireDevice(...)`` or ``PUBLIC``; ``tests/integration/hub/test_role_matrix.py``
-walks the routes and calls each with every role.
+``RequireDevice(...)``, ``RequireRolesOrDevice(...)`` or ``PUBLIC``;
+``tests/integration/hub/test_role_matrix.py`` walks the routes and calls each with
+every role.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Annotated
@@ -145,6 +146,24 @@ class RequireDevice:
         session.commit()
         session.refresh(device)
         return device
+
+
+class RequireRolesOrDevice:
+    """Dependency: a device token of one of ``kinds``, or else a signed-in person whose
+    role is one of ``allowed`` (e.g. STOW-RS: edges and 信息科). Returns the Device or
+    the Principal; 401/403 as ``RequireDevice``/``RequireRoles``."""
+
+    def __init__(self, roles: Iterable[Role], kinds: Iterable[str]) -> None:
+        self.allowed = frozenset(roles)
+        self.kinds = frozenset(kinds)
+
+    def __call__(
+        self, request: Request, session: SessionDep, ctx: ContextDep
+    ) -> Principal | Device:
+        token = _bearer(request)
+        if token and device_for_token(session, token) is not None:
+            return RequireDevice(*self.kinds)(request, session)
+        return RequireRoles(*self.allowed)(request, session, ctx)
 
 
 class Public:

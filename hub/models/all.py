@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from hub.models import audit, people, registration, scheduling
+from hub.models import archive, audit, people, registration, scheduling
 
-__all__ = ["audit", "people", "registration", "scheduling"]
+__all__ = ["archive", "audit", "people", "registration", "scheduling"]

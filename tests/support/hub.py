@@ -107,8 +107,11 @@ class RunningHub:
         self.ctx.engine.dispose()
 
 
-def start_hub(data_dir: Path, database_url: str | None = None, **settings: object) -> RunningHub:
-    """Migrate, build the app and serve it on a free loopback port."""
+def start_hub(
+    data_dir: Path, database_url: str | None = None, *, port: int | None = None, **settings: object
+) -> RunningHub:
+    """Migrate, build the app and serve it on ``port`` of loopback (default: a free
+    one; give the port of a stopped hub to start it again where its clients look)."""
     hub_settings = HubSettings(
         data_dir=data_dir,
         database_url=database_url,
@@ -119,7 +122,7 @@ def start_hub(data_dir: Path, database_url: str | None = None, **settings: objec
     upgrade(engine)
     ctx = build_context(hub_settings, engine)
     app = create_app(hub_settings, ctx)
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="hub-test-server", daemon=True)

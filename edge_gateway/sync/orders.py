@@ -1,0 +1,153 @@
+"""Hub orders onto the campus worklist: one ``OrderFeed`` page → the ``scheduled_step``
+table, in one transaction together with the feed cursor.
+
+An order is one step keyed by its accession number (``sps_id`` and
+``requested_procedure_id`` are the accession too). Hub statuses become step statuses:
+registered/scheduled/arrived → SCHEDULED, in_progress → IN PROGRESS, completed →
+COMPLETED, discontinued and cancelled → DISCONTINUED (off the worklist). Once a
+modality has reported an MPPS for the step at this edge, the edge's status wins unless
+the hub's is further along: an older hub status never puts an exam that is running or
+done back on the worklist.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, exists, insert, select, update
+
+from edge_gateway.store.models import PerformedStep, ScheduledStep, StepStatus
+from edge_gateway.sync.state import ORDERS_CURSOR, write_state
+from shared.dicom.charset import name_groups
+from shared.sync import OrderFeed, WorklistOrder
+
+log = logging.getLogger(__name__)
+
+_STEP = ScheduledStep.__table__  # type: ignore[attr-defined]
+_PPS = PerformedStep.__table__  # type: ignore[attr-defined]
+
+HUB_STATUS: dict[str, StepStatus] = {
+    "registered": StepStatus.SCHEDULED,
+    "scheduled": StepStatus.SCHEDULED,
+    "arrived": StepStatus.SCHEDULED,
+    "in_progress": StepStatus.IN_PROGRESS,
+    "completed": StepStatus.COMPLETED,
+    "discontinued": StepStatus.DISCONTINUED,
+    "cancelled": StepStatus.DISCONTINUED,
+}
+_PROGRESS = {
+    StepStatus.SCHEDULED: 0,
+    StepStatus.IN_PROGRESS: 1,
+    StepStatus.COMPLETED: 2,
+    StepStatus.DISCONTINUED: 2,
+}
+
+
+@dataclass(frozen=True)
+class PageOutcome:
+    added: int = 0
+    updated: int = 0
+    skipped: int = 0
+
+
+def merged_status(local: StepStatus, hub: StepStatus, *, performed_here: bool) -> StepStatus:
+    """The step status after the hub reports ``hub``: the hub's, except that a step
+    with an MPPS at this edge never moves back (``local`` is kept unless ``hub`` is
+    further along)."""
+    if performed_here and _PROGRESS[hub] <= _PROGRESS[local]:
+        return local
+    return hub
+
+
+def scheduled_local(order: WorklistOrder, received_at: datetime) -> datetime:
+    """When the step is listed, in the edge's local time: the order's slot (a naive time
+    from the hub is UTC), or ``received_at`` for an emergency order without one."""
+    moment = order.scheduled_at or received_at
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone()
+
+
+def step_values(order: WorklistOrder, *, received_at: datetime) -> dict[str, Any]:
+    """Column values of the step for ``order`` (status and timestamps excluded)."""
+    alpha, ideo, _ = name_groups(order.patient_name)
+    when = scheduled_local(order, received_at)
+    return {
+        "accession": order.accession,
+        "sps_id": order.accession,
+        "requested_procedure_id": order.accession,
+        "requested_procedure_description": order.procedure_name,
+        "study_uid": order.study_uid,
+        "patient_id": order.patient_id,
+        "patient_name": order.patient_name,
+        "name_alpha": alpha,
+        "name_ideo": ideo,
+        "birth_date": order.birth_date.replace("-", ""),
+        "sex": order.sex,
+        "modality": order.modality.upper(),
+        "station_ae": order.station_ae,
+        "station_name": order.room,
+        "start_date": when.strftime("%Y%m%d"),
+        "start_time": when.strftime("%H%M%S"),
+        "sps_description": order.procedure_name,
+        "referring_physician": order.referring_physician,
+        "source": "hub",
+    }
+
+
+def apply_page(
+    engine: Engine, feed: OrderFeed, *, campus: str, now: datetime | None = None
+) -> PageOutcome:
+    """Apply one page of orders and store ``feed.cursor``, all in one transaction
+    (a crash replays the whole page, which is harmless). Orders of another campus or
+    with an unknown status are skipped with a warning."""
+    received_at = now or datetime.now(UTC)
+    added = updated = skipped = 0
+    with engine.begin() as conn:
+        # A write first: the transaction holds SQLite's write lock from here on, so an
+        # MPPS arriving meanwhile cannot slip between a read below and its update.
+        write_state(conn, ORDERS_CURSOR, str(feed.cursor))
+        for order in feed.orders:
+            if order.campus != campus or order.status not in HUB_STATUS:
+                log.warning(
+                    "order %s skipped: campus %s, status %s (this edge serves %s)",
+                    order.accession,
+                    order.campus,
+                    order.status,
+                    campus,
+                )
+                skipped += 1
+            elif _apply_order(conn, order, received_at):
+                added += 1
+            else:
+                updated += 1
+    return PageOutcome(added, updated, skipped)
+
+
+def _apply_order(conn: Connection, order: WorklistOrder, received_at: datetime) -> bool:
+    """Insert or update the step of ``order``; True when it was new."""
+    hub_status = HUB_STATUS[order.status]
+    key = (_STEP.c.accession == order.accession) & (_STEP.c.sps_id == order.accession)
+    row = conn.execute(select(_STEP.c.id, _STEP.c.status).where(key)).first()
+    values = step_values(order, received_at=received_at)
+    if row is None:
+        conn.execute(
+            insert(_STEP).values(
+                **values, status=hub_status, created_at=received_at, updated_at=received_at
+            )
+        )
+        return True
+    performed_here = bool(conn.scalar(select(exists().where(_PPS.c.step_pk == row.id))))
+    status = merged_status(StepStatus(row.status), hub_status, performed_here=performed_here)
+    if order.scheduled_at is None:
+        # an emergency order keeps the time it first appeared at
+        del values["start_date"], values["start_time"]
+    conn.execute(
+        update(_STEP)
+        .where(_STEP.c.id == row.id)
+        .values(**values, status=status, updated_at=received_at)
+    )
+    return False

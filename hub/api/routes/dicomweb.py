@@ -1,0 +1,162 @@
+"""DICOMweb: STOW-RS into the hub's archive, for edge gateways and 信息科.
+
+``POST /dicomweb/studies`` and ``POST /dicomweb/studies/{study_uid}`` take
+``multipart/related; type="application/dicom"`` (PS3.18 §10.5) and answer DICOM JSON:
+200 all stored, 202 some failed, 409 all failed; 400 malformed body, 413 too large,
+415 another media type.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from starlette.concurrency import run_in_threadpool
+
+from hub.api.deps import ContextDep, Principal, RequireRolesOrDevice, SessionDep
+from hub.context import HubContext
+from hub.models.base import utcnow
+from hub.models.people import Device
+from hub.security.roles import Role
+from hub.services.archive_files import ArchiveFiles
+from hub.services.audit import Actor
+from hub.services.stow import (
+    DICOM_JSON,
+    StowReceiver,
+    StowRefused,
+    boundary_of,
+    stow_answer,
+    too_large,
+)
+from hub.services.stow_store import Uploader, store_parts
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/dicomweb", tags=["dicomweb"])
+
+Caller = Annotated[
+    Principal | Device, Depends(RequireRolesOrDevice(roles=[Role.IT_ADMIN], kinds=["edge"]))
+]
+
+_ANSWER = {
+    200: {"content": {DICOM_JSON: {}}, "description": "all instances stored"},
+    202: {"content": {DICOM_JSON: {}}, "description": "some instances failed"},
+    409: {"content": {DICOM_JSON: {}}, "description": "every instance failed"},
+}
+
+
+@router.post("/studies", response_class=Response, responses=_ANSWER)  # type: ignore[arg-type]
+async def store_instances(
+    request: Request,
+    caller: Caller,
+    session: SessionDep,
+    ctx: ContextDep,
+    campus: str | None = None,
+) -> Response:
+    """Store the instances of the request. ``campus`` (people only): the campus of new
+    studies that match no order (default: the person's first campus)."""
+    return await _stow(request, caller, session, ctx, None, campus)
+
+
+@router.post("/studies/{study_uid}", response_class=Response, responses=_ANSWER)  # type: ignore[arg-type]
+async def store_study_instances(
+    study_uid: str,
+    request: Request,
+    caller: Caller,
+    session: SessionDep,
+    ctx: ContextDep,
+    campus: str | None = None,
+) -> Response:
+    """As ``POST /studies``; instances of another study fail (0xA900)."""
+    return await _stow(request, caller, session, ctx, study_uid, campus)
+
+
+async def _stow(
+    request: Request,
+    caller: Principal | Device,
+    session: SessionDep,
+    ctx: HubContext,
+    study_uid: str | None,
+    campus: str | None,
+) -> Response:
+    uploader = _uploader(caller, campus)
+    await run_in_threadpool(session.close)  # hold no connection while receiving
+    max_bytes = ctx.settings.stow_max_bytes
+    try:
+        boundary = boundary_of(request.headers.get("content-type"))
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise StowRefused(status.HTTP_413_CONTENT_TOO_LARGE, too_large(max_bytes))
+    except StowRefused as exc:
+        raise HTTPException(exc.status, exc.detail) from exc
+    receiver = StowReceiver(_files(request, ctx), boundary, max_bytes)
+    try:
+        async for chunk in request.stream():
+            receiver.feed(chunk)
+        parts = receiver.finish()
+    except StowRefused as exc:
+        receiver.discard()
+        raise HTTPException(exc.status, exc.detail) from exc
+    except BaseException:
+        receiver.discard()
+        raise
+    results = await run_in_threadpool(
+        lambda: store_parts(
+            engine=ctx.engine,
+            files=receiver.files,
+            parts=parts,
+            uploader=uploader,
+            study_uid=study_uid,
+            now=utcnow(),
+        )
+    )
+    for r in results:
+        if r.failure is not None:
+            log.warning(
+                "STOW from %s: %s failed 0x%04X: %s",
+                uploader.source,
+                r.sop_uid,
+                r.failure,
+                r.reason,
+            )
+    code, body = stow_answer(results, base_url=_dicomweb_root(request), study_uid=study_uid)
+    return Response(json.dumps(body), status_code=code, media_type=DICOM_JSON)
+
+
+def _uploader(caller: Principal | Device, campus: str | None) -> Uploader:
+    if isinstance(caller, Device):
+        return Uploader(
+            actor=Actor(name=caller.device_id, role=f"device:{caller.kind}"),
+            source=f"device:{caller.device_id}",
+            device_id=caller.device_id,
+            campus=caller.campus,
+            campuses=frozenset({caller.campus}),
+        )
+    campuses = caller.user.campus_list
+    if campus is not None:
+        caller.require_campus(campus)
+    return Uploader(
+        actor=caller.actor,
+        source=f"user:{caller.user.username}",
+        device_id=None,
+        campus=campus or campuses[0],
+        campuses=frozenset(campuses),
+    )
+
+
+def _files(request: Request, ctx: HubContext) -> ArchiveFiles:
+    """The process's file store (made on first use; this runs in the event loop, so
+    there is no race between two first requests)."""
+    files = getattr(request.app.state, "archive_files", None)
+    if not isinstance(files, ArchiveFiles):
+        files = ArchiveFiles(ctx.settings.archive_dir)
+        request.app.state.archive_files = files
+    return files
+
+
+def _dicomweb_root(request: Request) -> str:
+    """``http://host/api/v1/dicomweb`` as the caller reached it."""
+    url = str(request.url.replace(query="", fragment=""))
+    return url[: url.rindex("/studies")]

@@ -1,0 +1,126 @@
+"""The order feed the edges follow: a campus's orders by ascending ``change_seq``,
+rendered as :class:`shared.sync.WorklistOrder`, with long-polling.
+
+Every write to an order gives it a new ``change_seq`` (``hub.services.changes``), handed
+out in commit order, so ``change_seq > cursor`` is exactly what an edge has not seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime
+
+import anyio
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from hub.context import HubContext
+from hub.models.archive import EdgeSyncState
+from hub.models.registration import Order, Patient, Procedure
+from hub.services.changes import current_change_seq
+from hub.services.names import dicom_person_name
+from hub.services.upsert import table_of, upsert_add
+from shared.sync import MAX_ORDERS_PER_PAGE, OrderFeed, WorklistOrder
+
+REQUERY_SECONDS = 2.0
+"""A held long-poll re-reads the database at least this often: another hub process may
+have changed orders without this process's notifier knowing."""
+
+
+def worklist_order(order: Order, patient: Patient, preparation: str | None) -> WorklistOrder:
+    """One order as the edge's worklist needs it."""
+    return WorklistOrder(
+        accession=order.accession,
+        campus=order.campus,
+        status=order.status,
+        patient_id=patient.patient_id,
+        patient_name=dicom_person_name(patient.name),
+        birth_date=_dicom_date(patient.birth_date),
+        sex=patient.sex,
+        modality=order.modality,
+        procedure_code=order.procedure_code,
+        procedure_name=order.procedure_name,
+        body_part=order.body_part,
+        category=order.category,
+        study_uid=order.study_uid,
+        room=order.room,
+        station_ae=order.station_ae,
+        scheduled_at=_utc(order.scheduled_at),
+        referring_physician=order.requesting_doctor,
+        requesting_department=order.requesting_department,
+        preparation=preparation or "",
+        change_seq=order.change_seq,
+    )
+
+
+def read_feed(*, session: Session, campus: str, cursor: int, limit: int) -> OrderFeed:
+    """The orders of ``campus`` changed after ``cursor``, oldest change first, at most
+    ``limit`` (capped at ``MAX_ORDERS_PER_PAGE``); ``more`` when the page is full.
+
+    A cursor beyond the hub's last change number (the hub's database was restored from
+    a backup) starts over from 0, so the edge re-reads every order instead of missing
+    the ones that will reuse those numbers."""
+    limit = max(1, min(limit, MAX_ORDERS_PER_PAGE))
+    if cursor > 0 and cursor > current_change_seq(session):
+        cursor = 0
+    rows = session.exec(
+        select(Order, Patient, Procedure.preparation)
+        .join(Patient, col(Patient.id) == col(Order.patient_pk))
+        .outerjoin(Procedure, col(Procedure.code) == col(Order.procedure_code))
+        .where(Order.campus == campus, col(Order.change_seq) > cursor)
+        .order_by(col(Order.change_seq))
+        .limit(limit)
+    ).all()
+    orders = [worklist_order(o, p, prep) for o, p, prep in rows]
+    return OrderFeed(
+        orders=orders,
+        cursor=orders[-1].change_seq if orders else cursor,
+        more=len(orders) == limit,
+    )
+
+
+def note_feed_position(
+    *, session: Session, device_id: str, campus: str, cursor: int, now: datetime
+) -> None:
+    """Remember where an edge reads the feed (shown by ``/sync/edges``)."""
+    upsert_add(
+        session,
+        table_of(EdgeSyncState),
+        {"device_id": device_id, "campus": campus, "feed_cursor": cursor, "feed_at": now},
+        keys=["device_id"],
+        replace=["feed_cursor", "feed_at"],
+    )
+
+
+def _read(engine: Engine, campus: str, cursor: int, limit: int) -> OrderFeed:
+    with Session(engine) as session:
+        return read_feed(session=session, campus=campus, cursor=cursor, limit=limit)
+
+
+async def follow_feed(
+    *, ctx: HubContext, campus: str, cursor: int, limit: int, wait: float
+) -> OrderFeed:
+    """:func:`read_feed`, held open up to ``wait`` seconds (at most
+    ``settings.long_poll_seconds``) while nothing is newer than ``cursor``. Wakes at
+    once on ``ctx.notifier.changed(campus)`` and re-reads every ``REQUERY_SECONDS``.
+    Database work runs in worker threads: a held request blocks nothing else."""
+    loop = asyncio.get_running_loop()
+    wait = max(0.0, min(wait, ctx.settings.long_poll_seconds))
+    deadline = loop.time() + wait
+    while True:
+        seen = ctx.notifier.counter(campus)  # before reading: no change slips between
+        feed = await anyio.to_thread.run_sync(_read, ctx.engine, campus, cursor, limit)
+        remaining = deadline - loop.time()
+        if feed.orders or remaining <= 0:
+            return feed
+        await ctx.notifier.wait(campus, seen, min(remaining, REQUERY_SECONDS))
+
+
+def _dicom_date(value: date | None) -> str:
+    return value.strftime("%Y%m%d") if value else ""
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -1,0 +1,184 @@
+"""Edge events pushed to the hub (POST /api/v1/sync/events), through real HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from pydicom.uid import generate_uid
+from sqlmodel import Session, col, func, select
+
+from hub.models.archive import SyncEvent, SyncEventCount
+from hub.models.registration import OrderStatus
+from hub.security.roles import Role
+from shared.sync import EVENTS_PATH, ORDERS_PATH, EventBatchResult
+from tests.support.hub import RunningHub
+from tests.support.hub_orders import make_order, order_status, set_status
+
+
+def event(kind: str, payload: dict[str, Any], subject: str = "") -> dict[str, Any]:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "kind": kind,
+        "subject": subject,
+        "payload": payload,
+        "created_at": datetime.now(UTC).isoformat(),
+    }
+
+
+def mpps(kind: str, accession: str, mpps_uid: str | None = None) -> dict[str, Any]:
+    uid = mpps_uid or generate_uid()
+    return event(kind, {"mpps_uid": uid, "accession": accession, "modality": "CT"}, uid)
+
+
+def instance_payload(study_uid: str, accession: str, sha: str = "ab" * 32) -> dict[str, Any]:
+    return {
+        "sop_uid": generate_uid(),
+        "sop_class_uid": "1.2.840.10008.5.1.4.1.1.2",
+        "study_uid": study_uid,
+        "series_uid": generate_uid(),
+        "transfer_syntax": "1.2.840.10008.1.2.1",
+        "patient_id": "P1",
+        "patient_name": "Zhang^San=张^三",
+        "accession": accession,
+        "modality": "CT",
+        "series_number": 1,
+        "instance_number": 1,
+        "sha256": sha,
+        "size": 1234,
+    }
+
+
+def push(hub: RunningHub, token: str, events: list[dict[str, Any]], backlog: int = 0):
+    with hub.client(token) as c:
+        r = c.post(EVENTS_PATH, json={"events": events, "backlog": backlog})
+        assert r.status_code == 200, r.text
+        return EventBatchResult.model_validate(r.json())
+
+
+def outcomes(hub: RunningHub) -> dict[str, str]:
+    with Session(hub.ctx.engine) as s:
+        return dict(s.exec(select(SyncEvent.event_id, SyncEvent.outcome)).all())
+
+
+def test_events_are_stored_once_and_move_orders(hub: RunningHub) -> None:
+    token = hub.device_token("dongge")
+    exam = make_order(hub.ctx)
+    walk_in = make_order(hub.ctx)
+    study_uid = generate_uid()
+    step = generate_uid()
+    batch = [
+        mpps("mpps.in_progress", exam.accession, step),
+        event("exam.checked_in", {"accession": walk_in.accession, "ticket": "C001"}),
+        event("study.new", {"study_uid": study_uid, "accession": exam.accession}),
+        event("instance.new", instance_payload(study_uid, exam.accession)),
+    ]
+    ids = [e["event_id"] for e in batch]
+    first = push(hub, token, batch, backlog=7)
+    assert (first.accepted, first.duplicates, first.rejected) == (ids, [], [])
+    assert order_status(hub.ctx, exam.accession) == "in_progress"
+    assert order_status(hub.ctx, walk_in.accession) == "arrived"
+    with hub.client(token) as c:
+        cursor = c.get(ORDERS_PATH).json()["cursor"]
+
+    again = push(hub, token, batch, backlog=0)
+    assert (again.accepted, again.duplicates) == ([], ids)
+    with hub.client(token) as c:
+        assert c.get(ORDERS_PATH, params={"cursor": cursor}).json()["orders"] == []
+
+    done = mpps("mpps.completed", exam.accession, step)
+    late = mpps("mpps.in_progress", exam.accession)  # a stray older report: no step back
+    push(hub, token, [done, late])
+    assert order_status(hub.ctx, exam.accession) == "completed"
+    seen = outcomes(hub)
+    assert [seen[i] for i in ids] == ["applied", "applied", "recorded", "recorded"]
+    assert (seen[done["event_id"]], seen[late["event_id"]]) == ("applied", "order_final")
+
+    with hub.client(hub.token(Role.IT_ADMIN)) as c:
+        edge = c.get("/api/v1/sync/edges").json()["data"][0]
+        found = c.get("/api/v1/archive/studies", params={"accession": exam.accession}).json()
+    assert (edge["backlog"], edge["events_received"], edge["instances_held"]) == (0, 6, 0)
+    study = found["data"][0]
+    assert (study["study_uid"], study["num_announced"], study["num_instances"]) == (
+        study_uid,
+        1,
+        0,
+    )
+    assert study["order_accession"] == exam.accession
+    with hub.client() as c:
+        metrics = c.get("/metrics").text
+    assert 'pacs_hub_sync_events_total{campus="dongge",kind="mpps.in_progress"} 2' in metrics
+    assert 'pacs_hub_sync_events_total{campus="dongge",kind="exam.checked_in"} 1' in metrics
+
+
+def test_unknown_accessions_other_campuses_and_cancelled_orders(hub: RunningHub) -> None:
+    token = hub.device_token("dongge")
+    elsewhere = make_order(hub.ctx, campus="xianhu")
+    cancelled = make_order(hub.ctx)
+    set_status(hub.ctx, cancelled.accession, OrderStatus.CANCELLED, "患者取消")
+    unknown = mpps("mpps.in_progress", "NOSUCH0001")
+    unscheduled = mpps("mpps.in_progress", "")
+    foreign = mpps("mpps.in_progress", elsewhere.accession)
+    revived = mpps("mpps.in_progress", cancelled.accession)
+    result = push(hub, token, [unknown, unscheduled, foreign, revived])
+    assert len(result.accepted) == 4 and result.rejected == []
+    assert order_status(hub.ctx, elsewhere.accession) == "scheduled"
+    assert order_status(hub.ctx, cancelled.accession) == "cancelled"
+    seen = outcomes(hub)
+    assert [seen[e["event_id"]] for e in (unknown, unscheduled, foreign, revived)] == [
+        "no_order",
+        "no_order",
+        "no_order",
+        "order_final",
+    ]
+
+
+def test_unknown_kinds_and_incomplete_payloads_are_rejected(hub: RunningHub) -> None:
+    token = hub.device_token("xianhu")
+    order = make_order(hub.ctx, campus="xianhu")
+    good = event("exam.checked_in", {"accession": order.accession})
+    bad = [
+        event("queue.shuffled", {"room": "CT1"}),
+        event("mpps.completed", {"mpps_uid": generate_uid()}),
+        event("exam.checked_in", {"accession": ""}),
+        event("instance.new", {**instance_payload(generate_uid(), ""), "sop_uid": "../../etc"}),
+        event("instance.replaced", {"sop_uid": generate_uid(), "new_sha256": "xyz"}),
+    ]
+    result = push(hub, token, [*bad, good])
+    assert result.accepted == [good["event_id"]]
+    reasons = {r.event_id: r.reason for r in result.rejected}
+    assert list(reasons) == [e["event_id"] for e in bad]
+    assert "unknown event kind 'queue.shuffled'" in reasons[bad[0]["event_id"]]
+    assert "accession" in reasons[bad[1]["event_id"]]
+    assert "not a DICOM UID" in reasons[bad[3]["event_id"]]
+    # Rejected events are not stored: sent again, they are rejected again.
+    again = push(hub, token, bad)
+    assert again.duplicates == [] and len(again.rejected) == len(bad)
+    assert order_status(hub.ctx, order.accession) == "arrived"
+    with hub.client(token) as c:
+        r = c.post(EVENTS_PATH, json={"events": [{"event_id": "x"}]})
+        assert r.status_code == 422
+
+
+def test_concurrent_identical_batches_store_each_event_once(hub: RunningHub) -> None:
+    token = hub.device_token("dongge")
+    orders = [make_order(hub.ctx) for _ in range(5)]
+    study_uid = generate_uid()
+    batch = [mpps("mpps.in_progress", o.accession) for o in orders]
+    batch += [event("instance.new", instance_payload(study_uid, "")) for _ in range(195)]
+    ids = {e["event_id"] for e in batch}
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda _: push(hub, token, batch), range(6)))
+    accepted = [i for r in results for i in r.accepted]
+    assert sorted(accepted) == sorted(ids), "every event accepted exactly once"
+    for r in results:
+        assert set(r.accepted) | set(r.duplicates) == ids and not r.rejected
+    assert all(order_status(hub.ctx, o.accession) == "in_progress" for o in orders)
+    with Session(hub.ctx.engine) as s:
+        stored = s.exec(select(func.count()).select_from(SyncEvent)).one()
+        counted = s.exec(
+            select(func.sum(SyncEventCount.count)).where(col(SyncEventCount.campus) == "dongge")
+        ).one()
+    assert stored == counted == 200
