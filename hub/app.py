@@ -8,19 +8,56 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from hub.api.routes import audit, auth, devices, health, users
+from hub.api import errors
+from hub.api.routes import (
+    archive,
+    audit,
+    auth,
+    catalogue,
+    devices,
+    dicomweb,
+    health,
+    metrics,
+    orders,
+    patients,
+    rooms,
+    scheduling,
+    slots,
+    sync,
+    users,
+)
 from hub.config import HubSettings
 from hub.context import HubContext, build_context
-from hub.web import pages
+from hub.web import pages, registration_booking, registration_orders, registration_patients
 from hub.web.session import LoginRedirect, login_url
 from hub.web.templating import STATIC_DIR, build_templates
 
 API_PREFIX = "/api/v1"
 
-API_MODULES: tuple[ModuleType, ...] = (health, auth, users, devices, audit)
+API_MODULES: tuple[ModuleType, ...] = (
+    health,
+    auth,
+    users,
+    devices,
+    audit,
+    patients,
+    catalogue,
+    orders,
+    rooms,
+    slots,
+    scheduling,
+    sync,
+    dicomweb,
+    archive,
+)
 """Route modules served under ``API_PREFIX``; each has a ``router`` (an ``APIRouter``)."""
 
-WEB_MODULES: tuple[ModuleType, ...] = (pages,)
+WEB_MODULES: tuple[ModuleType, ...] = (
+    pages,
+    registration_patients,
+    registration_orders,
+    registration_booking,
+)
 """Page modules of the web UI (Chinese, server-rendered)."""
 
 
@@ -38,11 +75,13 @@ def create_app(settings: HubSettings, context: HubContext | None = None) -> Fast
     for module in API_MODULES:
         api.include_router(module.router)
     app.include_router(api)
+    app.include_router(metrics.router)  # /metrics at the root, where scrapers look
     app.state.templates = build_templates()
     for module in WEB_MODULES:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_exception_handler(LoginRedirect, _to_login)  # type: ignore[arg-type]
+    errors.install(app)
     return app
 
 

@@ -3,12 +3,15 @@
 pacs-hub db upgrade [--database-url URL] [--data-dir DIR]
 pacs-hub user add --username U --password-file F --role registrar --campus dongge
 pacs-hub device add --kind edge --campus dongge          (prints the device's token)
+pacs-hub catalogue import [FILE]                         (default: the shipped catalogue)
+pacs-hub room add --campus dongge --code CT1 --name CT1室 --modality CT --station-ae CT1
 pacs-hub serve [--database-url URL] [--data-dir DIR] [--port 8000] [--bind 127.0.0.1]
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import sys
 from collections.abc import Sequence
@@ -22,7 +25,11 @@ from hub.db import make_engine, session_scope
 from hub.migrate import current_revision, head_revision, upgrade
 from hub.security.passwords import Passwords, WeakPassword
 from hub.security.roles import Role
+from hub.services.audit import Actor
+from hub.services.catalogue import default_catalogue, import_catalogue, read_catalogue
 from hub.services.devices import DeviceError, add_device
+from hub.services.errors import ServiceError
+from hub.services.scheduling import RoomCreate, create_room
 from hub.services.users import UserError, create_user
 
 log = logging.getLogger("hub")
@@ -58,7 +65,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     _require_schema(settings)
     app = create_app(settings)
     log.info("hub listening on http://%s:%d (API docs at /docs)", settings.bind, settings.port)
-    uvicorn.run(app, host=settings.bind, port=settings.port, log_level=args.log_level.lower())
+    uvicorn.run(
+        app,
+        host=settings.bind,
+        port=settings.port,
+        log_level=args.log_level.lower(),
+        ssl_certfile=settings.tls_certfile,
+        ssl_keyfile=settings.tls_keyfile,
+        proxy_headers=True,
+    )
     return 0
 
 
@@ -119,6 +134,52 @@ def _cmd_device_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cli_actor() -> Actor:
+    return Actor(name=f"cli:{getpass.getuser()}"[:64], role="cli")
+
+
+def _cmd_catalogue_import(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    path = Path(args.file) if args.file else default_catalogue()
+    engine = make_engine(settings.effective_database_url)
+    try:
+        entries = read_catalogue(path)
+        with session_scope(engine) as session:
+            result = import_catalogue(session=session, entries=entries, actor=_cli_actor())
+        print(
+            f"catalogue {path}: {result.created} added, {result.updated} updated, "
+            f"{result.unchanged} unchanged"
+        )
+    except ServiceError as exc:
+        print(f"pacs-hub: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _cmd_room_add(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        data = RoomCreate(
+            campus=args.campus,
+            code=args.code,
+            name=args.name or f"{args.code}室",
+            modality=args.modality,
+            station_ae=args.station_ae or "",
+        )
+        with session_scope(engine) as session:
+            room = create_room(session=session, actor=_cli_actor(), data=data)
+            print(f"room {room.campus}/{room.code} ({room.name}, {room.modality}) added")
+    except (ServiceError, ValidationError) as exc:
+        print(f"pacs-hub: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    return 0
+
+
 def _db_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in --data-dir)")
     parser.add_argument("--data-dir", type=Path, help="folder for the archive, SQLite, secret")
@@ -163,6 +224,26 @@ def build_parser() -> argparse.ArgumentParser:
     dadd.add_argument("--campus", required=True)
     dadd.add_argument("--device-id")
     dadd.set_defaults(func=_cmd_device_add)
+
+    cat = sub.add_parser("catalogue", help="procedure catalogue").add_subparsers(
+        dest="catalogue_command", required=True
+    )
+    cimp = cat.add_parser("import", help="add or update procedures from a TOML file")
+    _db_flags(cimp)
+    cimp.add_argument("file", nargs="?", help="TOML file (default: the shipped catalogue)")
+    cimp.set_defaults(func=_cmd_catalogue_import)
+
+    room = sub.add_parser("room", help="exam rooms").add_subparsers(
+        dest="room_command", required=True
+    )
+    radd = room.add_parser("add", help="add an exam room")
+    _db_flags(radd)
+    radd.add_argument("--campus", required=True)
+    radd.add_argument("--code", required=True, help="e.g. CT1")
+    radd.add_argument("--name", help="e.g. CT1室 (default: CODE室)")
+    radd.add_argument("--modality", required=True, help="CT, MR, DX, US, MG …")
+    radd.add_argument("--station-ae", help="AE title of the modality in the room")
+    radd.set_defaults(func=_cmd_room_add)
     return parser
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from shared.dicom.uid import UidFactory
 from shared.settings import ENV_PREFIX, PacsSettings
 
 _WEAK_SECRETS = {"", "changeme", "secret", "change-me", "changethis", "password"}
@@ -38,8 +40,21 @@ class HubSettings(PacsSettings):
     lockout_minutes: int = Field(default=15, ge=1)
     long_poll_seconds: float = Field(default=25.0, ge=0, le=120)
     """Longest time an edge's order-feed request is held open waiting for a change."""
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
+    """Serve HTTPS directly with this certificate and key (or put a TLS proxy in front)."""
     stow_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     """Largest STOW-RS request body accepted."""
+    uid_root: str | None = None
+    """The hospital's DICOM UID root for Study Instance UIDs of new orders (pydicom's root
+    when unset)."""
+    timezone: str = "Asia/Shanghai"
+    """Local time of the campuses: accession-number days, slot templates, the slip."""
+    hospital_name: str = "广西中医药大学第一附属医院"
+    """Printed on appointment slips."""
+    slip_font: Path = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+    """TrueType font (face 0 of a .ttc) embedded in slips; reportlab's built-in CID font
+    STSong-Light is used when the file is missing."""
 
     @field_validator("secret_key")
     @classmethod
@@ -52,6 +67,26 @@ class HubSettings(PacsSettings):
                     "(e.g. `python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
                 )
         return value
+
+    @field_validator("uid_root")
+    @classmethod
+    def _valid_uid_root(cls, value: str | None) -> str | None:
+        if value:
+            UidFactory(value)  # raises ValueError naming the fault
+        return value or None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Shanghai)") from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @property
     def effective_database_url(self) -> str:

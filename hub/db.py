@@ -28,7 +28,15 @@ def make_engine(url: str) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # Every session works in UTC: the columns are timestamps without time zone holding
+    # UTC, whatever the server's TimeZone setting is.
+    return create_engine(
+        url,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+        connect_args={"options": "-c timezone=UTC"},
+    )
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -4,6 +4,7 @@ status step, so edges following the feed see it and the history stays complete."
 from __future__ import annotations
 
 from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from hub.models.base import utcnow
@@ -14,14 +15,17 @@ def next_change_seq(session: Session) -> int:
     """The next value of the order change counter (row-locked until the transaction ends,
     so change numbers are handed out in commit order on PostgreSQL and SQLite alike)."""
     table = ChangeCounter.__table__  # type: ignore[attr-defined]
-    result = session.connection().execute(
-        update(table).where(table.c.id == 1).values(last=table.c.last + 1).returning(table.c.last)
-    )
-    value = result.scalar_one_or_none()
+    bump = update(table).where(table.c.id == 1).values(last=table.c.last + 1)
+    conn = session.connection()
+    value = conn.execute(bump.returning(table.c.last)).scalar_one_or_none()
     if value is None:
-        session.add(ChangeCounter(id=1, last=1))
-        session.flush()
-        return 1
+        # The very first change: create the row. Two first writers may race; ON CONFLICT
+        # DO NOTHING lets the loser wait for the winner's row and then bump it.
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        conn.execute(
+            dialect.insert(table).values(id=1, last=0).on_conflict_do_nothing(index_elements=["id"])
+        )
+        value = conn.execute(bump.returning(table.c.last)).scalar_one()
     return int(value)
 
 
@@ -35,9 +39,14 @@ def touch_order(
 ) -> None:
     """Mark ``order`` changed (new ``change_seq``, ``updated_at``); when ``new_status``
     differs from its status, move it and add the history step. The caller commits and
-    then calls ``HubContext.notifier.changed(order.campus)``."""
+    then calls ``HubContext.notifier.changed(order.campus)``.
+
+    Lock order: the order row is written (and so locked) before the change counter, in
+    every caller, so two writers can never wait on each other in opposite order."""
+    order.updated_at = utcnow()
+    session.add(order)
+    session.flush()  # the order row first: UPDATE takes its row lock now
     if new_status is not None and new_status != order.status:
-        session.flush()
         session.add(
             OrderEvent(
                 order_pk=order.id,  # type: ignore[arg-type]
@@ -50,7 +59,6 @@ def touch_order(
         )
         order.status = new_status
     order.change_seq = next_change_seq(session)
-    order.updated_at = utcnow()
     session.add(order)
 
 

@@ -1,0 +1,1 @@
+"""Data shipped with the hub (the default procedure catalogue)."""

@@ -1,0 +1,1 @@
+"""Unit tests of hub logic that needs no database or server."""
