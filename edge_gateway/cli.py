@@ -37,6 +37,7 @@ from edge_gateway.store.worklist import DuplicateStep, StepIn, add_step, find_st
 from edge_gateway.sync.agent import build_agent
 from edge_gateway.workers import serve_workers
 from shared.dicom.uid import UidFactory
+from shared.settings import CAMPUSES
 
 log = logging.getLogger("edge_gateway")
 
@@ -165,6 +166,22 @@ def _cmd_sync_retry(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    if args.hub_url:
+        from edge_gateway.demo.synced import run_synced_demo
+
+        if args.hub_token_file is None:
+            print("pacs-edge demo: --hub-url needs --hub-token-file", file=sys.stderr)
+            return 2
+        return run_synced_demo(
+            campus=args.campus,
+            data_dir=args.data_dir,
+            port=args.dicom_port or 0,
+            images=args.images,
+            hub_url=args.hub_url,
+            hub_token_file=args.hub_token_file,
+            expect=args.expect,
+            timeout=args.timeout,
+        )
     from edge_gateway.demo.run import run_demo
 
     return run_demo(data_dir=args.data_dir, port=args.dicom_port or 0, images=args.images)
@@ -268,6 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", type=Path, default=None, help="keep the demo data here")
     demo.add_argument("--dicom-port", type=int, default=0, help="default: any free port")
     demo.add_argument("--images", type=int, default=8, help="images per simulated exam")
+    demo.add_argument("--campus", default="dongge", choices=sorted(CAMPUSES))
+    demo.add_argument("--hub-url", help="join the hub's demo (pacs-hub demo), not alone")
+    demo.add_argument("--hub-token-file", type=Path)
+    demo.add_argument("--expect", type=int, default=2, help="CT orders to wait for from the hub")
+    demo.add_argument("--timeout", type=float, default=180.0, help="seconds for the whole story")
     demo.set_defaults(func=_cmd_demo)
     return parser
 

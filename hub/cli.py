@@ -180,6 +180,14 @@ def _cmd_room_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from hub.demo.run import run_hub_demo
+
+    return run_hub_demo(
+        data_dir=args.data_dir, port=args.port, token_dir=args.token_dir, timeout=args.timeout
+    )
+
+
 def _db_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in --data-dir)")
     parser.add_argument("--data-dir", type=Path, help="folder for the archive, SQLite, secret")
@@ -244,6 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
     radd.add_argument("--modality", required=True, help="CT, MR, DX, US, MG …")
     radd.add_argument("--station-ae", help="AE title of the modality in the room")
     radd.set_defaults(func=_cmd_room_add)
+    demo = sub.add_parser("demo", help="a seeded demo hub registering demo patients")
+    demo.add_argument("--data-dir", type=Path, help="keep the demo data here (default: temporary)")
+    demo.add_argument("--port", type=int, default=0, help="HTTP port (default: any free port)")
+    demo.add_argument("--token-dir", type=Path, help="where the edges' token files go")
+    demo.add_argument("--timeout", type=float, default=180.0, help="seconds for the whole story")
+    demo.set_defaults(func=_cmd_demo)
     return parser
 
 

@@ -1,6 +1,7 @@
 """``pacs``: one command for every part of Campus PACS.
 
-    pacs demo [ARGS]        runs  pacs-edge demo [ARGS]
+    pacs demo [--images N] [--data-dir DIR]
+                            runs the hub and both campuses' edges together (provisioning.demo)
     pacs edge ARGS          runs  pacs-edge ARGS
     pacs hub ARGS           runs  pacs-hub ARGS      (likewise kiosk, signage, provision)
     pacs --help             lists the parts
@@ -36,10 +37,10 @@ class Part:
 PARTS: tuple[Part, ...] = (
     Part(
         "demo",
-        "pacs-edge",
+        "pacs-hub",
         ("demo",),
-        "演示：东葛院区边缘网关加一台模拟CT，走完今天的检查",
-        "demo: the dongge edge gateway and a simulated CT doing today's exams",
+        "演示：中心服务器加东葛、仙葫两个院区的边缘网关与模拟CT",
+        "demo: the hub and both campuses' edge gateways with simulated CTs",
     ),
     Part(
         "edge",
@@ -52,8 +53,8 @@ PARTS: tuple[Part, ...] = (
         "hub",
         "pacs-hub",
         (),
-        "中心服务器：登记、报告、归档、统计（尚未发布）",
-        "central hub: registration, reports, archive, statistics (not released yet)",
+        "中心服务器：登记预约、权限、归档、与院区同步",
+        "central hub: registration, appointments, people, archive, edge sync",
     ),
     Part(
         "kiosk",
@@ -119,6 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args:
         print(usage(), file=sys.stderr)
         return 2
+    if args[0] == "demo":
+        from provisioning.demo import run
+
+        return run(args[1:], find_program)
     part = _BY_NAME.get(args[0])
     if part is None:
         names = ", ".join(_BY_NAME)

@@ -161,8 +161,12 @@ class SimulatedModality:
         self._series_counter = 0
 
     # -- the four steps -----------------------------------------------------------------
-    def query_worklist(self, *, modality: str, date: str) -> list[WorklistItem]:
-        """C-FIND the worklist for this station, ``modality`` and ``date`` (YYYYMMDD).
+    def query_worklist(
+        self, *, modality: str, date: str, any_station: bool = False
+    ) -> list[WorklistItem]:
+        """C-FIND the worklist for this station (every station when ``any_station``: steps
+        not yet assigned to a room, such as emergencies, too), ``modality`` and ``date``
+        (YYYYMMDD or a range YYYYMMDD-YYYYMMDD).
 
         Returns the open items in the gateway's order. Raises ``ModalityError`` when the
         association fails or the query ends with a failure status.
@@ -183,7 +187,7 @@ class SimulatedModality:
             setattr(query, keyword, "")
         sps = Dataset()
         sps.Modality = modality
-        sps.ScheduledStationAETitle = self.ae_title
+        sps.ScheduledStationAETitle = "" if any_station else self.ae_title
         sps.ScheduledProcedureStepStartDate = date
         for keyword in (
             "ScheduledProcedureStepStartTime",

@@ -1,0 +1,1 @@
+"""``pacs-hub demo``: the hub on embedded defaults, seeded, registering demo patients."""
