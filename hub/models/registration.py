@@ -66,10 +66,16 @@ class Patient(HubModel, table=True):
     duplicate warnings) and its last four characters (for people to compare)."""
 
     __tablename__ = "patient"
+    # Prefix searches (LIKE 'x%') use these; on PostgreSQL a btree serves LIKE only with
+    # text_pattern_ops (the database's collation is not C).
     __table_args__ = (
-        Index("ix_patient_name", "name"),
-        Index("ix_patient_pinyin", "pinyin"),
-        Index("ix_patient_initials", "pinyin_initials"),
+        Index("ix_patient_name", "name", postgresql_ops={"name": "text_pattern_ops"}),
+        Index("ix_patient_pinyin", "pinyin", postgresql_ops={"pinyin": "text_pattern_ops"}),
+        Index(
+            "ix_patient_initials",
+            "pinyin_initials",
+            postgresql_ops={"pinyin_initials": "text_pattern_ops"},
+        ),
         Index("ix_patient_idcard", "id_card_hash"),
         Index("ix_patient_phone", "phone"),
     )
