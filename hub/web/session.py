@@ -29,7 +29,10 @@ class PageRoles(RequireRoles):
             return super().__call__(request, session, ctx)
         except HTTPException as exc:
             if exc.status_code == status.HTTP_401_UNAUTHORIZED:
-                raise LoginRedirect(request.url.path, str(exc.detail)) from exc
+                here = request.url.path
+                if request.url.query:
+                    here += "?" + request.url.query
+                raise LoginRedirect(here, str(exc.detail)) from exc
             raise
 
 

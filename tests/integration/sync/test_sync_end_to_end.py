@@ -1,0 +1,97 @@
+"""The issue's end-to-end checks with a real hub and a real edge: a registrar's order
+(through the hub's HTTP API) answered to dcmtk ``findscu -W`` at the campus, and the hub
+stopped in the middle of a 500-instance upload and started again → every instance exactly
+once at the hub, with the edge's bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from hub.models.archive import ArchiveInstance
+from tests.integration.hub import factories
+from tests.integration.sync.conftest import Hub, SyncedEdge, wait_until
+from tests.integration.sync.test_sync_with_hub import (
+    backlog_drained,
+    edge_instances,
+    steps,
+    store,
+    worklist,
+)
+from tests.support.dicom_files import make_series
+
+UPLOAD = 500
+
+
+def test_registration_through_the_api_reaches_findscu_worklist(
+    hub: Hub, edge: SyncedEdge, tmp_path: Path
+) -> None:
+    live = hub.live
+    factories.load_catalogue(live)
+    factories.create_room(live, campus="dongge", code="CT1", modality="CT", station_ae="CT1")
+    factories.generate_slots(live, campus="dongge", room="CT1")
+    patient = factories.create_patient(live, name="欧阳娜娜", sex="F", birth_date="1992-07-08")
+    order = factories.create_order(live, patient["patient_id"], campus="dongge")
+    slot = factories.free_slots(live, campus="dongge", modality="CT")[0]
+    factories.book(live, order["accession"], slot["id"])
+    wait_until(lambda: order["accession"] in steps(edge), "the order reaching the edge", 30)
+
+    answers = worklist(edge, tmp_path / "wl", "-k", f"AccessionNumber={order['accession']}")
+    assert len(answers) == 1
+    item = answers[0]
+    assert str(item.PatientName) == "Ouyang^Nana=欧阳^娜娜"
+    assert item.PatientID == patient["patient_id"]
+    sps = item.ScheduledProcedureStepSequence[0]
+    assert sps.Modality == "CT" and sps.ScheduledStationAETitle == "CT1"
+    assert item.StudyInstanceUID == order["study_uid"]
+
+
+def test_hub_stopped_in_the_middle_of_a_500_instance_upload(
+    hub: Hub, edge: SyncedEdge, tmp_path: Path
+) -> None:
+    make_series(tmp_path / "series", UPLOAD, patient_id="P-UPLOAD", accession="")
+    engine = hub.live.ctx.engine
+
+    def held() -> int:
+        with Session(engine) as session:
+            return int(session.scalar(select(func.count()).select_from(ArchiveInstance)) or 0)
+
+    # The hub is stopped by a watcher as soon as it holds the first tenth of the upload,
+    # while storescu is still sending to the edge and the agent uploading.
+    stopped_at: list[int] = []
+
+    def stop_mid_upload() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            count = held()
+            if count >= UPLOAD // 10:
+                hub.stop()
+                stopped_at.append(count)
+                return
+            time.sleep(0.01)  # poll interval of the watcher
+
+    watcher = threading.Thread(target=stop_mid_upload)
+    watcher.start()
+    store(edge, tmp_path / "series")
+    watcher.join()
+    assert stopped_at, "the upload never reached the hub"
+    sent = sum(1 for r in edge_instances(edge).values() if r["hub_confirmed_at"] is not None)
+    assert sent < UPLOAD, "the upload finished before the hub could be stopped"
+
+    hub.start()
+    wait_until(lambda: backlog_drained(edge), "the rest of the upload after the restart", 180)
+    with Session(hub.live.ctx.engine) as session:
+        rows = list(session.scalars(select(ArchiveInstance)).all())
+    by_uid = {row.sop_uid: row for row in rows}
+    assert len(rows) == UPLOAD and len(by_uid) == UPLOAD  # each exactly once
+    archive = hub.live.ctx.settings.archive_dir
+    for sop_uid, local in edge_instances(edge).items():
+        row = by_uid[sop_uid]
+        assert row.sha256 == local["sha256"]
+        data = (archive / row.rel_path).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == local["sha256"]
