@@ -25,12 +25,13 @@ from hub.db import make_engine, session_scope
 from hub.migrate import current_revision, head_revision, upgrade
 from hub.security.passwords import Passwords, WeakPassword
 from hub.security.roles import Role
+from hub.services import audit
 from hub.services.audit import Actor
 from hub.services.catalogue import default_catalogue, import_catalogue, read_catalogue
 from hub.services.devices import DeviceError, add_device
 from hub.services.errors import ServiceError
 from hub.services.scheduling import RoomCreate, create_room
-from hub.services.users import UserError, create_user
+from hub.services.users import UserError, create_user, reset_password
 
 log = logging.getLogger("hub")
 
@@ -103,7 +104,41 @@ def _cmd_user_add(args: argparse.Namespace) -> int:
                 campuses=args.campus,
                 display_name=args.display_name or "",
             )
+            audit.record(
+                session,
+                _cli_actor(),
+                action="create",
+                resource="user",
+                resource_id=user.username,
+                detail={"role": user.role, "campuses": user.campuses},
+            )
             print(f"user {user.username} ({user.role}, {user.campuses}) added")
+    except (UserError, WeakPassword) as exc:
+        print(f"pacs-hub: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _cmd_user_password(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    password = Path(args.password_file).read_text(encoding="utf-8").rstrip("\r\n")
+    engine = make_engine(settings.effective_database_url)
+    try:
+        with session_scope(engine) as session:
+            user = reset_password(
+                session=session, passwords=Passwords(), username=args.username, new=password
+            )
+            audit.record(
+                session,
+                _cli_actor(),
+                action="update",
+                resource="password",
+                resource_id=user.username,
+                detail="reset by an administrator",
+            )
+            print(f"password of {user.username} reset; the account is unlocked")
     except (UserError, WeakPassword) as exc:
         print(f"pacs-hub: {exc}", file=sys.stderr)
         return 2
@@ -119,6 +154,13 @@ def _cmd_device_add(args: argparse.Namespace) -> int:
         with session_scope(engine) as session:
             device, token = add_device(
                 session=session, kind=args.kind, campus=args.campus, device_id=args.device_id
+            )
+            audit.record(
+                session,
+                _cli_actor(),
+                action="create",
+                resource="device",
+                resource_id=device.device_id,
             )
             print(token)
             print(
@@ -222,6 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--campus", required=True, help="dongge, xianhu, 'dongge,xianhu' or both")
     add.add_argument("--display-name")
     add.set_defaults(func=_cmd_user_add)
+    reset = user.add_parser("password", help="reset a person's password (also unlocks the account)")
+    _db_flags(reset)
+    reset.add_argument("--username", required=True)
+    reset.add_argument("--password-file", required=True, help="file holding the new password")
+    reset.set_defaults(func=_cmd_user_password)
 
     device = sub.add_parser("device", help="devices").add_subparsers(
         dest="device_command", required=True

@@ -38,5 +38,6 @@ def build_context(settings: HubSettings, engine: Engine | None = None) -> HubCon
         lockout=LockoutPolicy(
             attempts=settings.lockout_attempts,
             duration=timedelta(minutes=settings.lockout_minutes),
+            zone=settings.zone,
         ),
     )

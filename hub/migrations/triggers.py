@@ -8,7 +8,9 @@ _MESSAGE = "audit_event is append-only"
 
 
 def create_audit_guard() -> None:
-    """Refuse every UPDATE and DELETE on ``audit_event``."""
+    """Refuse every UPDATE and DELETE (and on PostgreSQL TRUNCATE) on ``audit_event``.
+    A database owner can still drop the triggers: the hub's account should not own the
+    schema in production (docs/hub.md)."""
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             f"""
@@ -23,6 +25,10 @@ def create_audit_guard() -> None:
             "CREATE TRIGGER audit_event_no_change BEFORE UPDATE OR DELETE ON audit_event "
             "FOR EACH ROW EXECUTE FUNCTION audit_event_append_only()"
         )
+        op.execute(
+            "CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON audit_event "
+            "FOR EACH STATEMENT EXECUTE FUNCTION audit_event_append_only()"
+        )
         return
     for verb in ("UPDATE", "DELETE"):
         op.execute(
@@ -33,6 +39,7 @@ def create_audit_guard() -> None:
 
 def drop_audit_guard() -> None:
     if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS audit_event_no_truncate ON audit_event")
         op.execute("DROP TRIGGER IF EXISTS audit_event_no_change ON audit_event")
         op.execute("DROP FUNCTION IF EXISTS audit_event_append_only()")
         return

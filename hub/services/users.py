@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from sqlmodel import Session, select
 
@@ -30,6 +30,8 @@ class LoginRefused(Exception):
 class LockoutPolicy:
     attempts: int
     duration: timedelta
+    zone: tzinfo = UTC
+    """Time zone of the "try again after HH:MM" in the lockout message."""
 
 
 def parse_campuses(value: str | list[str]) -> str:
@@ -100,7 +102,7 @@ def authenticate(
     locked = _aware(user.locked_until)
     if locked is not None and locked > now:
         raise LoginRefused(
-            f"账号已锁定，请于 {locked.astimezone().strftime('%H:%M')} 后再试或联系信息科"
+            f"账号已锁定，请于 {locked.astimezone(policy.zone):%H:%M} 后再试或联系信息科"
             " / account locked",
             locked,
         )
@@ -136,6 +138,21 @@ def change_password(
     user.password_changed_at = utcnow()
     user.token_version += 1
     session.add(user)
+
+
+def reset_password(*, session: Session, passwords: Passwords, username: str, new: str) -> User:
+    """An administrator's reset: new password, lock cleared, old tokens dead. Raises
+    ``UserError`` for an unknown user and ``WeakPassword``."""
+    user = session.exec(select(User).where(User.username == username)).first()
+    if user is None:
+        raise UserError(f"用户 {username} 不存在 / no user {username!r}")
+    user.password_hash = passwords.hash(new)
+    user.password_changed_at = utcnow()
+    user.token_version += 1
+    user.failed_logins = 0
+    user.locked_until = None
+    session.add(user)
+    return user
 
 
 def _aware(moment: datetime | None) -> datetime | None:
