@@ -15,7 +15,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from hub.models.archive import ArchiveInstance, ArchiveSeries, ArchiveStudy, InstanceState
 from hub.models.base import utcnow
-from hub.models.registration import Order
+from hub.models.registration import Order, Patient
 
 
 class StudyNotFound(LookupError):
@@ -24,6 +24,11 @@ class StudyNotFound(LookupError):
 
 class OrderNotFound(LookupError):
     """No order with that accession number in the caller's campuses."""
+
+
+class PatientMismatch(ValueError):
+    """The study's patient ID is not the order's patient's: matching them needs an
+    explicit confirmation (it is the correction of wrong patient data at the modality)."""
 
 
 @dataclass(frozen=True)
@@ -73,11 +78,18 @@ def find_studies(
 
 
 def match_study(
-    *, session: Session, study_uid: str, accession: str, campuses: Sequence[str]
+    *,
+    session: Session,
+    study_uid: str,
+    accession: str,
+    campuses: Sequence[str],
+    confirm_patient_mismatch: bool = False,
 ) -> tuple[StudySummary, int | None, str]:
     """Link the study to the order with ``accession`` (both in ``campuses``); the study
     moves to the order's campus. Returns (the study, the order it had, its old campus);
-    the caller audits and commits. Raises StudyNotFound / OrderNotFound."""
+    the caller audits and commits. Raises StudyNotFound / OrderNotFound, and
+    PatientMismatch when the study's patient ID differs from the order's patient's
+    unless ``confirm_patient_mismatch``."""
     study = session.exec(
         select(ArchiveStudy).where(
             ArchiveStudy.study_uid == study_uid, col(ArchiveStudy.campus).in_(list(campuses))
@@ -94,6 +106,15 @@ def match_study(
         raise OrderNotFound(
             f"检查号 {accession} 不存在或不在您的院区，请核对 / "
             f"no order {accession} in your campuses: check the accession number"
+        )
+    patient = session.get(Patient, order.patient_pk)
+    order_patient = patient.patient_id if patient is not None else ""
+    if study.patient_id != order_patient and not confirm_patient_mismatch:
+        raise PatientMismatch(
+            f"影像的病历号 {study.patient_id or '（空）'} 与检查 {accession} 的患者 "
+            f"{order_patient} 不一致；确认是同一人后请勾选确认再匹配 / the study's patient ID "
+            f"{study.patient_id or '(empty)'} is not that of order {accession} "
+            f"({order_patient}): confirm it is the same person to match anyway"
         )
     before, old_campus = study.order_pk, study.campus
     study.order_pk = order.id

@@ -15,6 +15,7 @@ from hub.security.roles import CLINICAL_READERS, Role
 from hub.services import audit
 from hub.services.archive_query import (
     OrderNotFound,
+    PatientMismatch,
     StudyNotFound,
     StudySummary,
     find_studies,
@@ -81,6 +82,9 @@ class ArchiveStudyPublic(BaseModel):
 
 class MatchRequest(BaseModel):
     accession: str = Field(min_length=1, max_length=16)
+    confirm_patient_mismatch: bool = False
+    """Match although the study's patient ID differs from the order's patient's (the
+    correction of wrong patient data entered at the modality)."""
 
 
 def _campuses(principal: Principal, campus: str | None) -> list[str]:
@@ -159,9 +163,12 @@ def match(
             study_uid=study_uid,
             accession=body.accession,
             campuses=principal.user.campus_list,
+            confirm_patient_mismatch=body.confirm_patient_mismatch,
         )
     except (StudyNotFound, OrderNotFound) as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    except PatientMismatch as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     answer = ArchiveStudyPublic.of(summary)
     audit.record(
         session,
@@ -172,6 +179,7 @@ def match(
         patient_id=summary.study.patient_id or None,
         detail={
             "match": body.accession,
+            "patient_mismatch_confirmed": body.confirm_patient_mismatch,
             "previous_order_pk": before,
             "campus": [old_campus, summary.study.campus],
         },

@@ -105,3 +105,24 @@ def test_late_order_and_worklist_study_uid_match_by_themselves(
         assert c.get(UNMATCHED).json()["count"] == 0
         found = c.get("/api/v1/archive/studies", params={"accession": order.accession}).json()
     assert [s["study_uid"] for s in found["data"]] == [order.study_uid]
+
+
+def test_matching_another_patients_order_needs_a_confirmation(
+    hub: RunningHub, tmp_path: Path
+) -> None:
+    series = make_series(tmp_path, 1, accession="", patient_id="P900", patient_name="李^四")
+    study_uid = series[0].StudyInstanceUID
+    store(hub, "dongge", series)
+    order = make_order(hub.ctx, patient_id="P901", name="张三丰")
+    path = f"/api/v1/archive/studies/{study_uid}/match"
+    with hub.client(hub.token(Role.REGISTRAR, "dongge")) as c:
+        refused = c.post(path, json={"accession": order.accession})
+        assert refused.status_code == 409
+        assert "P900" in refused.json()["detail"] and "P901" in refused.json()["detail"]
+        assert c.get(UNMATCHED).json()["count"] == 1  # nothing changed
+        r = c.post(path, json={"accession": order.accession, "confirm_patient_mismatch": True})
+        assert r.status_code == 200, r.text
+        assert r.json()["order_accession"] == order.accession
+    with hub.client(hub.token(Role.AUDITOR)) as c:
+        trail = c.get("/api/v1/audit", params={"patient_id": "P900"}).json()["data"]
+    assert any('"patient_mismatch_confirmed": true' in t["detail"] for t in trail)
