@@ -1,47 +1,32 @@
-"""Reading what the index needs from a received file, without decoding pixel data."""
+"""Reading what the index needs from a received file, without decoding pixel data.
+
+The header is read by the fast scanner (``edge_gateway.dicom.header``), else by
+pydicom; the fields are built by ``shared.dicom.instance`` (text trimmed, UIDs checked
+against PS3.5).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from pydicom import dcmread
-from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from edge_gateway.dicom.header import scan_header
-from edge_gateway.store.ingest import InstanceMeta
-from shared.dicom.charset import (
-    apply_default_charset,
-    guess_charset,
-    name_groups,
-    person_name,
-    text_value,
+from shared.dicom.charset import apply_default_charset, guess_charset
+from shared.dicom.instance import (
+    INDEX_KEYWORDS,
+    INDEX_TAGS,
+    LAST_INDEX_TAG,
+    InstanceMeta,
+    InstanceUIDError,
+    instance_meta,
 )
-from shared.dicom.uid import is_valid_uid
 
-_TAGS = [
-    "SpecificCharacterSet",
-    "SOPClassUID",
-    "SOPInstanceUID",
-    "StudyDate",
-    "StudyTime",
-    "AccessionNumber",
-    "Modality",
-    "ReferringPhysicianName",
-    "StudyDescription",
-    "SeriesDescription",
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "BodyPartExamined",
-    "StudyInstanceUID",
-    "SeriesInstanceUID",
-    "StudyID",
-    "SeriesNumber",
-    "InstanceNumber",
-]
+_TAGS = list(INDEX_KEYWORDS)
+_WANTED = INDEX_TAGS
+_LAST_TAG = LAST_INDEX_TAG
 
 
 class InvalidInstance(ValueError):
@@ -54,10 +39,6 @@ class InvalidInstance(ValueError):
     def __init__(self, message: str, *, unparsable: bool = False) -> None:
         super().__init__(message)
         self.unparsable = unparsable
-
-
-_WANTED = frozenset(int(tag_for_keyword(k) or 0) for k in _TAGS)
-_LAST_TAG = max(_WANTED)
 
 
 def read_instance_meta(path: Path, *, default_charset: str | None = None) -> InstanceMeta:
@@ -82,48 +63,11 @@ def read_instance_meta(path: Path, *, default_charset: str | None = None) -> Ins
 
 
 def meta_from_dataset(ds: Dataset, transfer_syntax: str) -> InstanceMeta:
-    """Build :class:`InstanceMeta` from a decoded dataset (see ``read_instance_meta``)."""
-    uids = {}
-    for keyword in ("SOPInstanceUID", "SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID"):
-        value = text_value(ds, keyword).strip()
-        if not value:
-            raise InvalidInstance(f"{keyword} is missing")
-        if not is_valid_uid(value):
-            raise InvalidInstance(f"{keyword} {value!r} is not a valid UID")
-        uids[keyword] = value
-    pn = person_name(ds, "PatientName")
-    alpha, ideo, _ = name_groups(pn)
-    return InstanceMeta(
-        sop_uid=uids["SOPInstanceUID"],
-        sop_class_uid=uids["SOPClassUID"],
-        study_uid=uids["StudyInstanceUID"],
-        series_uid=uids["SeriesInstanceUID"],
-        transfer_syntax=transfer_syntax,
-        patient_id=text_value(ds, "PatientID").strip(),
-        patient_name=pn,
-        name_alpha=alpha,
-        name_ideo=ideo,
-        birth_date=text_value(ds, "PatientBirthDate").strip(),
-        sex=text_value(ds, "PatientSex").strip(),
-        study_date=text_value(ds, "StudyDate").strip(),
-        study_time=text_value(ds, "StudyTime").strip(),
-        accession=text_value(ds, "AccessionNumber").strip(),
-        study_id=text_value(ds, "StudyID").strip(),
-        study_description=text_value(ds, "StudyDescription").strip(),
-        referring_physician=person_name(ds, "ReferringPhysicianName"),
-        modality=text_value(ds, "Modality").strip(),
-        series_number=_int_or_none(ds, "SeriesNumber"),
-        series_description=text_value(ds, "SeriesDescription").strip(),
-        body_part=text_value(ds, "BodyPartExamined").strip(),
-        instance_number=_int_or_none(ds, "InstanceNumber"),
-    )
-
-
-def _int_or_none(ds: Dataset, keyword: str) -> int | None:
-    value = ds.get(keyword)
-    if value is None or value == "":
-        return None
+    """Build :class:`InstanceMeta` from a decoded dataset (see ``read_instance_meta``):
+    text trimmed, numbers as pydicom parses them. Raises ``InvalidInstance`` naming
+    the first of SOP Instance, SOP Class, Study Instance and Series Instance UID that
+    is missing or not a valid UID."""
     try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+        return instance_meta(ds, transfer_syntax)
+    except InstanceUIDError as exc:
+        raise InvalidInstance(str(exc)) from exc

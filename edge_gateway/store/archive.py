@@ -18,8 +18,9 @@ import os
 import shutil
 import threading
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
+
+from shared.durable import fsync_path, instance_rel_path, move_aside
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +34,6 @@ def sha256_file(path: Path) -> str:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def fsync_path(path: Path) -> None:
-    """fsync a file or directory by path."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Archive:
@@ -72,7 +64,8 @@ class Archive:
         return os.stat(path).st_dev == self._device
 
     def relative_path(self, study_uid: str, series_uid: str, sop_uid: str) -> str:
-        return f"{study_uid}/{series_uid}/{sop_uid}.dcm"
+        """``study/series/sop.dcm``; raises ValueError for a UID unsafe in a path."""
+        return instance_rel_path(study_uid, series_uid, sop_uid)
 
     def absolute(self, rel_path: str) -> Path:
         return self.root / rel_path
@@ -110,15 +103,7 @@ class Archive:
     def move_aside(self, rel_path: str, sop_uid: str) -> Path | None:
         """Move the file at ``archive/rel_path`` to ``superseded/``; return its new path,
         or None when there was no file."""
-        current = self.root / rel_path
-        if not current.exists():
-            return None
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        target = self.superseded / f"{sop_uid}.{stamp}.dcm"
-        os.replace(current, target)
-        fsync_path(self.superseded)
-        fsync_path(current.parent)
-        return target
+        return move_aside(self.root / rel_path, self.superseded, sop_uid)
 
     def _forget_dir(self, directory: Path) -> None:
         with self._dir_lock:

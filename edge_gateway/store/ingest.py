@@ -21,39 +21,12 @@ from sqlalchemy import Engine
 
 from edge_gateway.store.archive import Archive, sha256_file
 from edge_gateway.store.outbox import INSERT_SQL, event_row, sqlite_timestamp
+from shared.dicom.instance import STUDY_FIELDS, InstanceMeta
 
 log = logging.getLogger(__name__)
 
 _STRIPES = 64
 _KEY_CACHE_SIZE = 50_000
-
-
-@dataclass(frozen=True)
-class InstanceMeta:
-    """What the index keeps of one instance, decoded to Unicode."""
-
-    sop_uid: str
-    sop_class_uid: str
-    study_uid: str
-    series_uid: str
-    transfer_syntax: str
-    patient_id: str = ""
-    patient_name: str = ""
-    name_alpha: str = ""
-    name_ideo: str = ""
-    birth_date: str = ""
-    sex: str = ""
-    study_date: str = ""
-    study_time: str = ""
-    accession: str = ""
-    study_id: str = ""
-    study_description: str = ""
-    referring_physician: str = ""
-    modality: str = ""
-    series_number: int | None = None
-    series_description: str = ""
-    body_part: str = ""
-    instance_number: int | None = None
 
 
 class IngestResult(StrEnum):
@@ -379,17 +352,5 @@ def _last_id(cur: sqlite3.Cursor) -> int:
 
 
 def _study_payload(meta: dict[str, Any]) -> dict[str, Any]:
-    keys = (
-        "study_uid",
-        "patient_id",
-        "patient_name",
-        "birth_date",
-        "sex",
-        "study_date",
-        "study_time",
-        "accession",
-        "study_id",
-        "study_description",
-        "referring_physician",
-    )
-    return {k: meta[k] for k in keys}
+    """The ``study.new`` payload: the study's UID and its study-level fields."""
+    return {k: meta[k] for k in ("study_uid", *STUDY_FIELDS)}

@@ -25,6 +25,10 @@ FAILED_SOP_SEQUENCE = "00081198"
 REFERENCED_SOP_INSTANCE_UID = "00081155"
 FAILURE_REASON = "00081197"
 
+CANNOT_UNDERSTAND = 0xC000
+"""Failure Reason the hub gives a file it cannot read as DICOM: sending it again cannot
+help, so such events are kept as FAILED for an operator instead of being retried."""
+
 
 @dataclass(frozen=True)
 class UploadFile:
@@ -61,6 +65,10 @@ class StowBody:
             + self.boundary.encode("ascii")
             + CRLF
             + b"Content-Type: application/dicom"
+            + CRLF
+            + b"Content-ID: <"
+            + item.sop_uid.encode("ascii")
+            + b">"
             + CRLF
             + b"Content-Digest: "
             + content_digest(item.sha256).encode("ascii")
@@ -117,6 +125,8 @@ class StowResult:
 
     stored: frozenset[str]
     failed: dict[str, str]
+    permanent: frozenset[str] = frozenset()
+    """Of ``failed``: instances the hub cannot read at all (retrying cannot help)."""
 
 
 def parse_stow_reply(body: Any) -> StowResult:
@@ -126,8 +136,14 @@ def parse_stow_reply(body: Any) -> StowResult:
     if not isinstance(body, dict):
         return StowResult(frozenset(), {})
     stored = {uid for uid, _ in _items(body, REFERENCED_SOP_SEQUENCE)}
-    failed = {uid: _failure_text(reason) for uid, reason in _items(body, FAILED_SOP_SEQUENCE)}
-    return StowResult(frozenset(stored - failed.keys()), failed)
+    reasons = dict(_items(body, FAILED_SOP_SEQUENCE))
+    failed = {uid: _failure_text(reason) for uid, reason in reasons.items()}
+    permanent = {
+        uid
+        for uid, reason in reasons.items()
+        if reason.isdigit() and int(reason) == CANNOT_UNDERSTAND
+    }
+    return StowResult(frozenset(stored - failed.keys()), failed, frozenset(permanent))
 
 
 def _failure_text(reason: str) -> str:

@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 _INSTANCE = Instance.__table__  # type: ignore[attr-defined]
 
 MISSING_INSTANCE = "实例已不在本地索引中 / the instance is no longer in the local index"
+HOPELESS = (
+    "；重发无效，请检查该文件后运行 pacs-edge sync retry / sending it again cannot help: "
+    "check the file, then run pacs-edge sync retry"
+)
 MISSING_FILE = (
     "本地存档文件丢失 / the archive file is missing: restore it, then run pacs-edge sync retry"
 )
@@ -179,6 +183,19 @@ class Pusher:
             return
         result = self._stow(list(files.values()))
         self._confirm([files[uid] for uid in result.stored if uid in files])
+        hopeless = [
+            (e.id, result.failed.get(e.subject, "") + HOPELESS)
+            for e in uploads
+            if e.id in batch.events and e.subject in result.permanent
+        ]
+        if hopeless:
+            log.error(
+                "sync: the hub cannot read %d file(s); their events are FAILED "
+                "(see pacs-edge sync status)",
+                len(hopeless),
+            )
+            mark_failed(self.engine, hopeless)
+            batch.take(i for i, _ in hopeless)
         cycle.images = len(result.stored & files.keys())
         cycle.image_bytes = sum(current[uid][1] for uid in result.stored if uid in current)
         for event in uploads:
@@ -192,7 +209,11 @@ class Pusher:
             return self.client.stow(files)
         except HubRejected as exc:
             log.warning("sync: the hub refused an image upload of %d file(s): %s", len(files), exc)
-            return StowResult(frozenset(), {f.sop_uid: str(exc) for f in files})
+            failed = {f.sop_uid: str(exc) for f in files}
+            # A single file refused as a whole (e.g. larger than the hub accepts) will be
+            # refused again: keep it for an operator rather than retrying forever.
+            permanent = frozenset(failed) if len(files) == 1 else frozenset()
+            return StowResult(frozenset(), failed, permanent)
 
     def _current_files(self, sop_uids: set[str]) -> dict[str, tuple[UploadFile, int]]:
         """The current archive file, sha256 and size of each SOP instance (a replacement

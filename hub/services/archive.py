@@ -14,7 +14,7 @@ reconciliation by hand.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,69 +24,11 @@ from sqlmodel import Session, col, select
 from hub.models.archive import ArchiveInstance, ArchiveSeries, ArchiveStudy, InstanceState
 from hub.models.registration import Order
 from hub.services.upsert import clip_row, insert_ignore, table_of
+from shared.dicom.instance import STUDY_FIELDS, InstanceMeta
 
 _STUDY = table_of(ArchiveStudy)
 _SERIES = table_of(ArchiveSeries)
 _INSTANCE = table_of(ArchiveInstance)
-
-
-@dataclass(frozen=True)
-class InstanceMeta:
-    """What the index keeps of one instance (text decoded to Unicode)."""
-
-    sop_uid: str
-    study_uid: str
-    series_uid: str
-    sop_class_uid: str = ""
-    transfer_syntax: str = ""
-    patient_id: str = ""
-    patient_name: str = ""
-    birth_date: str = ""
-    sex: str = ""
-    study_date: str = ""
-    study_time: str = ""
-    accession: str = ""
-    study_id: str = ""
-    study_description: str = ""
-    referring_physician: str = ""
-    modality: str = ""
-    series_number: int | None = None
-    series_description: str = ""
-    body_part: str = ""
-    instance_number: int | None = None
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> InstanceMeta:
-        """From an edge event payload (unknown keys ignored, ``None`` as empty)."""
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            value = data.get(f.name)
-            if f.name in ("series_number", "instance_number"):
-                values[f.name] = _int_or_none(value)
-            elif value is not None:
-                values[f.name] = str(value)
-        return cls(**values)
-
-
-STUDY_FIELDS = (
-    "accession",
-    "patient_id",
-    "patient_name",
-    "birth_date",
-    "sex",
-    "study_date",
-    "study_time",
-    "study_id",
-    "study_description",
-    "referring_physician",
-)
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
 
 
 @dataclass(frozen=True)

@@ -15,37 +15,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import threading
 import uuid
 import zlib
-from collections.abc import Iterable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from shared.durable import fsync_path, instance_rel_path, move_aside, replace_synced
+
 _STRIPES = 64
-_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
-
-
-def valid_uid(value: str) -> bool:
-    """True for a DICOM UID (digits and dots, at most 64 characters): safe in a path."""
-    return 0 < len(value) <= 64 and _UID.fullmatch(value) is not None
-
-
-def fsync_path(path: Path) -> None:
-    """fsync a file or directory by path."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_dirs(directories: Iterable[Path]) -> None:
-    """fsync each distinct directory once (after many renames into few folders)."""
-    for directory in dict.fromkeys(directories):
-        fsync_path(directory)
 
 
 class TempFile:
@@ -64,7 +42,7 @@ class TempFile:
         self.size += len(data)
 
     def close(self, *, sync: bool = True) -> None:
-        """Close the file; with ``sync`` also fsync it (else call :func:`fsync_path`
+        """Close the file; with ``sync`` also fsync it (else call ``shared.durable.fsync_path``
         before relying on it)."""
         if self._fh is not None:
             self._fh.flush()
@@ -114,10 +92,7 @@ class ArchiveFiles:
     @staticmethod
     def relative_path(study_uid: str, series_uid: str, sop_uid: str) -> str:
         """``study/series/sop.dcm``; raises ValueError for anything but valid UIDs."""
-        for uid in (study_uid, series_uid, sop_uid):
-            if not valid_uid(uid):
-                raise ValueError(f"not a valid DICOM UID: {uid!r}")
-        return f"{study_uid}/{series_uid}/{sop_uid}.dcm"
+        return instance_rel_path(study_uid, series_uid, sop_uid)
 
     def absolute(self, rel_path: str) -> Path:
         return self.root / rel_path
@@ -126,28 +101,17 @@ class ArchiveFiles:
         """Rename the complete, fsynced ``source`` (in ``tmp/``) to ``rel_path`` (an
         existing file there is replaced) and fsync the directory — unless ``sync_dir``
         is False: then the caller fsyncs ``final.parent`` (once for many files, with
-        :func:`fsync_dirs`) before relying on it. Raises OSError."""
+        ``shared.durable.fsync_dirs``) before relying on it. Raises OSError."""
         final = self.root / rel_path
         if not final.parent.is_dir():
             final.parent.mkdir(parents=True, exist_ok=True)
             fsync_path(final.parent.parent)
             fsync_path(final.parent.parent.parent)
-        os.replace(source, final)
-        if sync_dir:
-            fsync_path(final.parent)
-        return final
+        return replace_synced(source, final, sync_dir=sync_dir)
 
     def move_aside(self, rel_path: str, sop_uid: str) -> Path | None:
         """Move ``rel_path`` to ``superseded/``; its new path, or None when absent."""
-        current = self.root / rel_path
-        if not current.exists():
-            return None
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        target = self.superseded / f"{sop_uid}.{stamp}.dcm"
-        os.replace(current, target)
-        fsync_path(self.superseded)
-        fsync_path(current.parent)
-        return target
+        return move_aside(self.root / rel_path, self.superseded, sop_uid)
 
     def undo(self, rel_path: str, superseded: Path | None, back_to: Path) -> None:
         """After a failed index write: move the new file back to ``back_to`` (its temp

@@ -2,7 +2,8 @@
 
 Reading stops after (0020,0013) Instance Number, before any bulk data, and keeps only
 the attributes the archive index needs; text is decoded with the file's Specific
-Character Set (UTF-8 is assumed for undeclared non-ASCII text that is valid UTF-8).
+Character Set (UTF-8 is assumed for undeclared non-ASCII text that is valid UTF-8) and
+kept as written; a UID is accepted when it is safe as a path part.
 """
 
 from __future__ import annotations
@@ -13,44 +14,28 @@ from pydicom.dataset import Dataset
 from pydicom.filereader import read_partial
 from pydicom.tag import BaseTag, Tag
 
-from hub.services.archive import InstanceMeta
-from hub.services.archive_files import valid_uid
-from shared.dicom.charset import apply_default_charset, guess_charset, person_name, text_value
+from shared.dicom.charset import apply_default_charset, guess_charset
+from shared.dicom.instance import (
+    INDEX_KEYWORDS,
+    LAST_INDEX_TAG,
+    InstanceMeta,
+    InstanceUIDError,
+    instance_meta,
+)
+from shared.durable import is_safe_uid
 
 
 class UnreadablePart(ValueError):
     """The part is not a DICOM object the hub can index; the message says why."""
 
 
-_KEYWORDS = (
-    "SpecificCharacterSet",
-    "SOPClassUID",
-    "SOPInstanceUID",
-    "StudyDate",
-    "StudyTime",
-    "AccessionNumber",
-    "Modality",
-    "ReferringPhysicianName",
-    "StudyDescription",
-    "SeriesDescription",
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "BodyPartExamined",
-    "StudyInstanceUID",
-    "SeriesInstanceUID",
-    "StudyID",
-    "SeriesNumber",
-    "InstanceNumber",
-)
-_WANTED: list[BaseTag | int] = [Tag(k) for k in _KEYWORDS]
-_LAST_TAG = Tag("InstanceNumber")
+_WANTED: list[BaseTag | int] = [Tag(k) for k in INDEX_KEYWORDS]
+_UIDS_AS_NAMED = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
 
 
 def _past_header(tag: BaseTag, vr: str | None, length: int) -> bool:
     """Every attribute the index keeps comes before (0020,0013)'s successors."""
-    return bool(tag > _LAST_TAG)
+    return bool(tag > LAST_INDEX_TAG)
 
 
 def read_meta(path: Path) -> InstanceMeta:
@@ -73,40 +58,13 @@ def read_meta(path: Path) -> InstanceMeta:
 
 
 def _meta_of(ds: Dataset, transfer_syntax: str) -> InstanceMeta:
-    uids = {k: text_value(ds, k) for k in ("SOPClassUID", "SOPInstanceUID")}
-    uids |= {k: text_value(ds, k) for k in ("StudyInstanceUID", "SeriesInstanceUID")}
-    missing = [k for k, v in uids.items() if not v]
-    if missing:
-        raise UnreadablePart(f"missing {', '.join(missing)}")
-    bad = [k for k, v in uids.items() if not valid_uid(v)]
-    if bad:
-        raise UnreadablePart(f"invalid UID in {', '.join(bad)}")
-    return InstanceMeta(
-        sop_uid=uids["SOPInstanceUID"],
-        sop_class_uid=uids["SOPClassUID"],
-        study_uid=uids["StudyInstanceUID"],
-        series_uid=uids["SeriesInstanceUID"],
-        transfer_syntax=transfer_syntax,
-        patient_id=text_value(ds, "PatientID"),
-        patient_name=person_name(ds),
-        birth_date=text_value(ds, "PatientBirthDate"),
-        sex=text_value(ds, "PatientSex"),
-        study_date=text_value(ds, "StudyDate"),
-        study_time=text_value(ds, "StudyTime"),
-        accession=text_value(ds, "AccessionNumber"),
-        study_id=text_value(ds, "StudyID"),
-        study_description=text_value(ds, "StudyDescription"),
-        referring_physician=person_name(ds, "ReferringPhysicianName"),
-        modality=text_value(ds, "Modality"),
-        series_number=_int(text_value(ds, "SeriesNumber")),
-        series_description=text_value(ds, "SeriesDescription"),
-        body_part=text_value(ds, "BodyPartExamined"),
-        instance_number=_int(text_value(ds, "InstanceNumber")),
-    )
-
-
-def _int(text: str) -> int | None:
+    """Text as written; all missing UIDs named, else all invalid ones."""
     try:
-        return int(text.strip()) if text.strip() else None
-    except ValueError:
-        return None
+        return instance_meta(ds, transfer_syntax, as_written=True, uid_ok=is_safe_uid)
+    except InstanceUIDError as exc:
+        problems = {keyword for keyword, _ in exc.problems}
+        missing = [k for k in _UIDS_AS_NAMED if k in exc.missing]
+        if missing:
+            raise UnreadablePart(f"missing {', '.join(missing)}") from exc
+        bad = [k for k in _UIDS_AS_NAMED if k in problems]
+        raise UnreadablePart(f"invalid UID in {', '.join(bad)}") from exc

@@ -31,10 +31,11 @@ from hub.models.base import utcnow
 from hub.models.people import Device
 from hub.models.registration import Order, OrderStatus, Patient
 from hub.services import audit
-from hub.services.archive import InstanceMeta, announce, ensure_studies, set_announced_hashes
-from hub.services.archive_files import valid_uid
+from hub.services.archive import announce, ensure_studies, set_announced_hashes
 from hub.services.changes import touch_order
 from hub.services.upsert import clip_row, insert_ignore, table_of, upsert_add
+from shared.dicom.instance import InstanceMeta
+from shared.durable import is_safe_uid
 from shared.sync import EdgeEvent, EventBatch, EventBatchResult, RejectedEvent
 
 
@@ -132,7 +133,7 @@ def validate(event: EdgeEvent) -> _Payload | str:
         return f"事件内容不完整 / payload of {event.kind} is incomplete: {problems}"
     for key in ("study_uid", "series_uid", "sop_uid"):
         value = getattr(payload, key, None)
-        if isinstance(value, str) and not valid_uid(value):
+        if isinstance(value, str) and not is_safe_uid(value):
             return (
                 f"事件中的 UID 无效 / payload of {event.kind}: {key} {value!r} is not a DICOM UID"
             )

@@ -26,7 +26,6 @@ from hub.services import audit
 from hub.services.archive import (
     Held,
     HeldInstance,
-    InstanceMeta,
     apply_deltas,
     current_instances,
     ensure_series,
@@ -34,7 +33,7 @@ from hub.services.archive import (
     order_campuses,
     record_held,
 )
-from hub.services.archive_files import ArchiveFiles, fsync_dirs, fsync_path
+from hub.services.archive_files import ArchiveFiles
 from hub.services.dicom_header import UnreadablePart, read_meta
 from hub.services.multipart import content_type_params
 from hub.services.stow import (
@@ -46,6 +45,8 @@ from hub.services.stow import (
     PartResult,
     ReceivedPart,
 )
+from shared.dicom.instance import InstanceMeta
+from shared.durable import fsync_dirs, fsync_path, is_safe_uid
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,12 @@ def check_part(
     if meta is not None:
         result.sop_class_uid, result.sop_uid = meta.sop_class_uid, meta.sop_uid
         result.study_uid, result.series_uid = meta.study_uid, meta.series_uid
+    else:
+        # Unreadable: the sender may still name the instance in the part's Content-ID
+        # (``<SOP Instance UID>``), so its failure can be told apart in the answer.
+        named = part.headers.get("content-id", "").strip().strip("<>")
+        if is_safe_uid(named):
+            result.sop_uid = named
     digest_problem = check_digest(part)
     if digest_problem:
         result.fail(DIGEST_MISMATCH, digest_problem)

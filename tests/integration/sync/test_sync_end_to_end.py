@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlmodel import Session
 
 from hub.models.archive import ArchiveInstance
@@ -95,3 +95,54 @@ def test_hub_stopped_in_the_middle_of_a_500_instance_upload(
         assert row.sha256 == local["sha256"]
         data = (archive / row.rel_path).read_bytes()
         assert hashlib.sha256(data).hexdigest() == local["sha256"]
+
+
+def test_a_file_the_hub_cannot_read_is_kept_failed_not_retried_forever(
+    hub: Hub, edge: SyncedEdge, tmp_path: Path
+) -> None:
+    hub.stop()
+    sent = make_series(tmp_path / "s", 3, patient_id="P-BAD", accession="")
+    store(edge, tmp_path / "s")
+    bad = str(sent[1].SOPInstanceUID)
+    # The edge's copy rots on disk into something that is not DICOM, and its index is
+    # made to agree (so the digest matches): the hub cannot understand it (0xC000).
+    local = edge_instances(edge)[bad]
+    path = edge.settings.data_dir / "archive" / local["rel_path"]
+    garbage = b"not a DICOM file at all" * 100
+    path.write_bytes(garbage)
+    with edge.gateway.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE instance SET sha256 = :sha WHERE sop_uid = :uid"),
+            {"sha": hashlib.sha256(garbage).hexdigest(), "uid": bad},
+        )
+    hub.start()
+
+    def settled() -> bool:
+        with edge.gateway.engine.connect() as conn:
+            states = dict(
+                conn.execute(
+                    text("SELECT subject, status FROM outbox WHERE kind = 'instance.new'")
+                ).all()
+            )
+        return states.get(bad) == "FAILED" and all(
+            s == "DONE" for uid, s in states.items() if uid != bad
+        )
+
+    wait_until(settled, "the unreadable file's event marked FAILED, the others DONE", 60)
+    with edge.gateway.engine.connect() as conn:
+        reason = conn.execute(
+            text("SELECT last_error FROM outbox WHERE subject = :uid"), {"uid": bad}
+        ).scalar_one()
+    # FAILED is never claimed again (only READY is): it waits for an operator.
+    assert "0xC000" in reason and "pacs-edge sync retry" in reason
+    assert bad not in hub_held(hub)
+
+
+def hub_held(hub: Hub) -> set[str]:
+    with Session(hub.live.ctx.engine) as session:
+        return {
+            uid
+            for (uid,) in session.execute(
+                select(ArchiveInstance.sop_uid).where(ArchiveInstance.state == "held")  # type: ignore[arg-type]
+            )
+        }
