@@ -19,10 +19,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from hub.models.archive import ArchiveInstance, ArchiveSeries, ArchiveStudy, InstanceState
-from hub.models.registration import Order
+from hub.models.registration import Order, Patient
 from hub.services.upsert import clip_row, insert_ignore, table_of
 from shared.dicom.instance import STUDY_FIELDS, InstanceMeta
 
@@ -111,7 +112,10 @@ def ensure_series(
 
 def match_unmatched(session: Session, study_pks: Sequence[int]) -> int:
     """Link those of ``study_pks`` that have no order yet to the order of their campus
-    with their accession number (else their Study Instance UID). Returns how many."""
+    with their accession number (else their Study Instance UID), when the study's patient
+    ID is that of the order's patient. A study whose patient differs is left for
+    reconciliation by a person (wrong patient data at the modality). Returns how many
+    were linked."""
     studies = session.exec(
         select(ArchiveStudy).where(
             col(ArchiveStudy.id).in_(list(study_pks)), col(ArchiveStudy.order_pk).is_(None)
@@ -121,20 +125,26 @@ def match_unmatched(session: Session, study_pks: Sequence[int]) -> int:
         return 0
     accessions = {s.accession for s in studies if s.accession}
     uids = {s.study_uid for s in studies}
-    orders = session.exec(
-        select(Order.id, Order.accession, Order.study_uid, Order.campus).where(
-            col(Order.accession).in_(accessions) | col(Order.study_uid).in_(uids)
+    orders = session.execute(
+        sa_select(
+            col(Order.id),
+            col(Order.accession),
+            col(Order.study_uid),
+            col(Order.campus),
+            col(Patient.patient_id),
         )
+        .join(Patient, col(Patient.id) == col(Order.patient_pk))
+        .where(col(Order.accession).in_(accessions) | col(Order.study_uid).in_(uids))
     ).all()
-    by_accession = {(where, acc): pk for pk, acc, _uid, where in orders}
-    by_uid = {(where, uid): pk for pk, _acc, uid, where in orders}
+    by_accession = {(where, acc): (pk, pid) for pk, acc, _uid, where, pid in orders}
+    by_uid = {(where, uid): (pk, pid) for pk, _acc, uid, where, pid in orders}
     matched = 0
     for study in studies:
-        order_pk = by_accession.get((study.campus, study.accession)) or by_uid.get(
+        found = by_accession.get((study.campus, study.accession)) or by_uid.get(
             (study.campus, study.study_uid)
         )
-        if order_pk is not None:
-            session.execute(update(_STUDY).where(_STUDY.c.id == study.id).values(order_pk=order_pk))
+        if found is not None and found[1] == study.patient_id:
+            session.execute(update(_STUDY).where(_STUDY.c.id == study.id).values(order_pk=found[0]))
             matched += 1
     return matched
 

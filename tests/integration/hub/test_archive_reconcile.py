@@ -93,11 +93,11 @@ def test_late_order_and_worklist_study_uid_match_by_themselves(
     admin = hub.token(Role.IT_ADMIN, "xianhu")
     with hub.client(admin) as c:
         assert c.get(UNMATCHED).json()["count"] == 1
-    make_order(hub.ctx, campus="xianhu", accession="LATE0001")
+    make_order(hub.ctx, campus="xianhu", accession="LATE0001", patient_id="P0001")
     store(hub, "xianhu", early[1:])  # the next instance finds the order registered since
 
     # No accession in the images, but the Study Instance UID the worklist gave them.
-    order = make_order(hub.ctx, campus="xianhu")
+    order = make_order(hub.ctx, campus="xianhu", patient_id="P0001")
     from_worklist = make_series(tmp_path / "b", 1, accession="")
     from_worklist[0].StudyInstanceUID = order.study_uid
     store(hub, "xianhu", from_worklist)
@@ -126,3 +126,15 @@ def test_matching_another_patients_order_needs_a_confirmation(
     with hub.client(hub.token(Role.AUDITOR)) as c:
         trail = c.get("/api/v1/audit", params={"patient_id": "P900"}).json()["data"]
     assert any('"patient_mismatch_confirmed": true' in t["detail"] for t in trail)
+
+
+def test_images_with_another_patients_id_are_not_linked_by_accession(
+    hub: RunningHub, tmp_path: Path
+) -> None:
+    order = make_order(hub.ctx, patient_id="P910", name="赵六")
+    # The modality typed the right accession number but another patient's ID.
+    series = make_series(tmp_path, 1, accession=order.accession, patient_id="P911")
+    store(hub, "dongge", series)
+    with hub.client(hub.token(Role.REGISTRAR, "dongge")) as c:
+        listed = c.get(UNMATCHED).json()
+    assert [s["study_uid"] for s in listed["data"]] == [series[0].StudyInstanceUID]

@@ -83,7 +83,13 @@ def post_raw(hub: RunningHub, token: str, body: bytes, content_type: str) -> htt
 
 def test_store_repeat_and_replace(hub: RunningHub, tmp_path: Path) -> None:
     order = make_order(hub.ctx)
-    series = make_series(tmp_path / "ct", 3, accession=order.accession, patient_name="张^三")
+    series = make_series(
+        tmp_path / "ct",
+        3,
+        accession=order.accession,
+        patient_id=order.patient_id,
+        patient_name="张^三",
+    )
     _, jpeg_ls = make_compressed(tmp_path / "c", JPEG_LS)
     _, deflated = make_compressed(tmp_path / "c", DEFLATED)
     datasets = [*series, jpeg_ls, deflated]

@@ -33,14 +33,16 @@ def mpps(kind: str, accession: str, mpps_uid: str | None = None) -> dict[str, An
     return event(kind, {"mpps_uid": uid, "accession": accession, "modality": "CT"}, uid)
 
 
-def instance_payload(study_uid: str, accession: str, sha: str = "ab" * 32) -> dict[str, Any]:
+def instance_payload(
+    study_uid: str, accession: str, sha: str = "ab" * 32, patient_id: str = "P1"
+) -> dict[str, Any]:
     return {
         "sop_uid": generate_uid(),
         "sop_class_uid": "1.2.840.10008.5.1.4.1.1.2",
         "study_uid": study_uid,
         "series_uid": generate_uid(),
         "transfer_syntax": "1.2.840.10008.1.2.1",
-        "patient_id": "P1",
+        "patient_id": patient_id,
         "patient_name": "Zhang^San=张^三",
         "accession": accession,
         "modality": "CT",
@@ -72,8 +74,13 @@ def test_events_are_stored_once_and_move_orders(hub: RunningHub) -> None:
     batch = [
         mpps("mpps.in_progress", exam.accession, step),
         event("exam.checked_in", {"accession": walk_in.accession, "ticket": "C001"}),
-        event("study.new", {"study_uid": study_uid, "accession": exam.accession}),
-        event("instance.new", instance_payload(study_uid, exam.accession)),
+        event(
+            "study.new",
+            {"study_uid": study_uid, "accession": exam.accession, "patient_id": exam.patient_id},
+        ),
+        event(
+            "instance.new", instance_payload(study_uid, exam.accession, patient_id=exam.patient_id)
+        ),
     ]
     ids = [e["event_id"] for e in batch]
     first = push(hub, token, batch, backlog=7)
