@@ -37,6 +37,8 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/worklist.py
+	$(BIN)/python bench/sync_drain.py
+	$(BIN)/python bench/hub_search.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -61,4 +61,7 @@ def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=60000")
+    # Prefix searches (LIKE 'x%') use the plain indexes only when LIKE is case-sensitive.
+    # The columns searched hold Chinese or lower-cased pinyin, so nothing is lost.
+    cur.execute("PRAGMA case_sensitive_like=ON")
     cur.close()

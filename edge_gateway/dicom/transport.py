@@ -85,9 +85,16 @@ class PollPolicy:
         with self._lock:
             self.open_connections += 1
 
-    def on_conn_close(self, _event: Any) -> None:
+    def on_conn_close(self, event: Any) -> None:
+        """``EVT_CONN_CLOSE`` handler: uncount the connection. A connection closed before
+        it asked for an association (a port probe, a health check) frees its slot now:
+        pynetdicom would otherwise wait the whole ACSE timeout for an A-ASSOCIATE-RQ that
+        cannot come (``None`` on its queue is what it reads as that time-out)."""
         with self._lock:
             self.open_connections = max(0, self.open_connections - 1)
+        assoc = event.assoc
+        if not (assoc.is_established or assoc.is_released or assoc.is_aborted or assoc.is_rejected):
+            assoc.dul.to_user_queue.put(None)
 
     def busy_poll(self) -> float:
         return min(_IDLE_POLL, _BUSY_POLL * max(1, self.open_connections))
