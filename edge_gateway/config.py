@@ -60,8 +60,9 @@ class EdgeSettings(PacsSettings):
     """How long the hub may hold an order-feed request open (long-poll)."""
     sync_poll_seconds: float = Field(default=2.0, gt=0)
     """How often an idle agent looks for new outbox events."""
-    sync_retry_cap_seconds: float = Field(default=300.0, ge=1)
-    """Longest wait between retries while the hub fails."""
+    sync_retry_cap_seconds: float = Field(default=60.0, ge=1)
+    """Longest wait between retries while the hub fails: also the longest delay before the
+    backlog starts to drain once the hub is back."""
     sync_timeout_seconds: float = Field(default=120.0, gt=0)
     """Time allowed for one request (an upload of one batch)."""
     sync_stale_lock_seconds: float = Field(default=300.0, gt=0)
