@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS := edge,hub,dev
+EXTRAS := edge,hub,signage,dev
 
 .PHONY: demo test lint typecheck contracts pytest venv clean bench
 
