@@ -14,11 +14,12 @@ import argparse
 import getpass
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from sqlmodel import Session
 
 from hub.config import HubSettings
 from hub.db import make_engine, session_scope
@@ -89,31 +90,18 @@ def _cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_user_add(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    password = Path(args.password_file).read_text(encoding="utf-8").rstrip("\r\n")
-    engine = make_engine(settings.effective_database_url)
+OperatorError = (UserError, WeakPassword, DeviceError, ServiceError, ValidationError)
+"""Errors of an operator command that are the operator's to fix: one sentence, exit 2."""
+
+
+def _in_session(args: argparse.Namespace, work: Callable[[Session], None]) -> int:
+    """Run ``work`` in one committed session of the hub's database; 0, or 2 with the
+    sentence of an ``OperatorError`` on stderr (nothing is committed then)."""
+    engine = make_engine(_settings(args).effective_database_url)
     try:
         with session_scope(engine) as session:
-            user = create_user(
-                session=session,
-                passwords=Passwords(),
-                username=args.username,
-                password=password,
-                role=args.role,
-                campuses=args.campus,
-                display_name=args.display_name or "",
-            )
-            audit.record(
-                session,
-                _cli_actor(),
-                action="create",
-                resource="user",
-                resource_id=user.username,
-                detail={"role": user.role, "campuses": user.campuses},
-            )
-            print(f"user {user.username} ({user.role}, {user.campuses}) added")
-    except (UserError, WeakPassword) as exc:
+            work(session)
+    except OperatorError as exc:
         print(f"pacs-hub: {exc}", file=sys.stderr)
         return 2
     finally:
@@ -121,89 +109,94 @@ def _cmd_user_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_user_password(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    password = Path(args.password_file).read_text(encoding="utf-8").rstrip("\r\n")
-    engine = make_engine(settings.effective_database_url)
-    try:
-        with session_scope(engine) as session:
-            user = reset_password(
-                session=session, passwords=Passwords(), username=args.username, new=password
-            )
-            audit.record(
-                session,
-                _cli_actor(),
-                action="update",
-                resource="password",
-                resource_id=user.username,
-                detail="reset by an administrator",
-            )
-            print(f"password of {user.username} reset; the account is unlocked")
-    except (UserError, WeakPassword) as exc:
-        print(f"pacs-hub: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        engine.dispose()
-    return 0
-
-
-def _cmd_device_add(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    engine = make_engine(settings.effective_database_url)
-    try:
-        with session_scope(engine) as session:
-            device, token = add_device(
-                session=session, kind=args.kind, campus=args.campus, device_id=args.device_id
-            )
-            audit.record(
-                session,
-                _cli_actor(),
-                action="create",
-                resource="device",
-                resource_id=device.device_id,
-            )
-            print(token)
-            print(
-                f"device {device.device_id} ({device.kind}, {device.campus}) added; "
-                "the token above is shown only once",
-                file=sys.stderr,
-            )
-    except DeviceError as exc:
-        print(f"pacs-hub: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        engine.dispose()
-    return 0
+def _password(args: argparse.Namespace) -> str:
+    return Path(args.password_file).read_text(encoding="utf-8").rstrip("\r\n")
 
 
 def _cli_actor() -> Actor:
-    return Actor(name=f"cli:{getpass.getuser()}"[:64], role="cli")
+    """Who acts from the command line: the operating-system account, for the audit trail."""
+    return Actor(name=f"cli:{getpass.getuser()}"[:64], role="cli", client="localhost")
+
+
+def _cmd_user_add(args: argparse.Namespace) -> int:
+    password = _password(args)
+
+    def work(session: Session) -> None:
+        user = create_user(
+            session=session,
+            passwords=Passwords(),
+            username=args.username,
+            password=password,
+            role=args.role,
+            campuses=args.campus,
+            display_name=args.display_name or "",
+        )
+        audit.record(
+            session,
+            _cli_actor(),
+            action="create",
+            resource="user",
+            resource_id=user.username,
+            detail={"role": user.role, "campuses": user.campuses},
+        )
+        print(f"user {user.username} ({user.role}, {user.campuses}) added")
+
+    return _in_session(args, work)
+
+
+def _cmd_user_password(args: argparse.Namespace) -> int:
+    password = _password(args)
+
+    def work(session: Session) -> None:
+        user = reset_password(
+            session=session, passwords=Passwords(), username=args.username, new=password
+        )
+        audit.record(
+            session,
+            _cli_actor(),
+            action="update",
+            resource="password",
+            resource_id=user.username,
+            detail="reset by an administrator",
+        )
+        print(f"password of {user.username} reset; the account is unlocked")
+
+    return _in_session(args, work)
+
+
+def _cmd_device_add(args: argparse.Namespace) -> int:
+    def work(session: Session) -> None:
+        device, token = add_device(
+            session=session, kind=args.kind, campus=args.campus, device_id=args.device_id
+        )
+        audit.record(
+            session, _cli_actor(), action="create", resource="device", resource_id=device.device_id
+        )
+        print(token)
+        print(
+            f"device {device.device_id} ({device.kind}, {device.campus}) added; "
+            "the token above is shown only once",
+            file=sys.stderr,
+        )
+
+    return _in_session(args, work)
 
 
 def _cmd_catalogue_import(args: argparse.Namespace) -> int:
-    settings = _settings(args)
     path = Path(args.file) if args.file else default_catalogue()
-    engine = make_engine(settings.effective_database_url)
-    try:
-        entries = read_catalogue(path)
-        with session_scope(engine) as session:
-            result = import_catalogue(session=session, entries=entries, actor=_cli_actor())
+
+    def work(session: Session) -> None:
+        result = import_catalogue(session=session, entries=read_catalogue(path), actor=_cli_actor())
         print(
             f"catalogue {path}: {result.created} added, {result.updated} updated, "
             f"{result.unchanged} unchanged"
         )
-    except ServiceError as exc:
-        print(f"pacs-hub: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        engine.dispose()
-    return 0
+
+    return _in_session(args, work)
 
 
 def _cmd_room_add(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    engine = make_engine(settings.effective_database_url)
-    try:
+    def work(session: Session) -> None:
         data = RoomCreate(
             campus=args.campus,
             code=args.code,
@@ -211,15 +204,10 @@ def _cmd_room_add(args: argparse.Namespace) -> int:
             modality=args.modality,
             station_ae=args.station_ae or "",
         )
-        with session_scope(engine) as session:
-            room = create_room(session=session, actor=_cli_actor(), data=data)
-            print(f"room {room.campus}/{room.code} ({room.name}, {room.modality}) added")
-    except (ServiceError, ValidationError) as exc:
-        print(f"pacs-hub: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        engine.dispose()
-    return 0
+        room = create_room(session=session, actor=_cli_actor(), data=data)
+        print(f"room {room.campus}/{room.code} ({room.name}, {room.modality}) added")
+
+    return _in_session(args, work)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
