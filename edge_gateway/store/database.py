@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 
+import edge_gateway.queue.tables  # noqa: F401  (registers the queue tables for create_all)
 from edge_gateway.store.models import EdgeModel
 
 SCHEMA_VERSION = 1

@@ -1,0 +1,62 @@
+"""Tables of the campus queue in the edge's SQLite index (see :mod:`edge_gateway.queue.store`).
+
+* ``queue_snapshot`` — one row per campus and business day: the whole serialised
+  :class:`~edge_gateway.queue.model.CampusQueue` (rooms, tickets, number counters) as JSON,
+  with a ``version`` that rises with every save (a stale writer is detected, not obeyed).
+* ``queue_transition`` — every transition, append-only, as the outbox event reported it.
+* ``queue_room_seq`` — per campus and room, the ``seq`` of the room's last published picture;
+  the signage board ignores a lower seq, so it must only ever rise, across restarts and days.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field
+
+from edge_gateway.store.models import EdgeModel
+
+
+class QueueSnapshot(EdgeModel, table=True):
+    """The serialised queue of ``campus`` on business day ``day`` (config not included)."""
+
+    __tablename__ = "queue_snapshot"
+    __table_args__ = (UniqueConstraint("campus", "day", name="uq_queue_snapshot_campus_day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    campus: str
+    day: date
+    version: int = 0
+    state: str
+    updated_at: datetime
+
+
+class QueueTransitionRow(EdgeModel, table=True):
+    """One transition of the queue; ``event_id`` is the outbox event that carries it."""
+
+    __tablename__ = "queue_transition"
+    __table_args__ = (Index("ix_queue_transition_campus_day", "campus", "day", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    campus: str
+    day: date
+    room: str
+    ticket: str | None = None
+    action: str
+    from_state: str | None = None
+    to_state: str | None = None
+    detail: str = ""
+    at: datetime
+    event_id: str
+
+
+class QueueRoomSeq(EdgeModel, table=True):
+    """The last ``seq`` given to a room's picture; never decreases."""
+
+    __tablename__ = "queue_room_seq"
+
+    campus: str = Field(primary_key=True)
+    room: str = Field(primary_key=True)
+    seq: int = 0
+    updated_at: datetime
