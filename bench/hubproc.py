@@ -21,14 +21,13 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 from typing import IO
 
 import httpx
 import psycopg
 from psycopg import sql
 
-from bench.peers import HOST, free_port, wait_for_port
+from bench.peers import HOST, LoggedProcess, free_port, wait_for_port
 
 VENV_BIN = Path(__file__).resolve().parent.parent / ".venv" / "bin"
 PG_ADMIN_DEFAULT = "host=127.0.0.1 port=5432 user=postgres dbname=test"
@@ -104,7 +103,7 @@ def hub_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-class HubProcess:
+class HubProcess(LoggedProcess):
     """``pacs-hub`` on one database and data directory; ``serve`` in its own session.
 
     Enter to start serving on ``port`` (free, chosen at construction, so clients can be
@@ -234,26 +233,3 @@ class HubProcess:
             if self._log is not None:
                 self._log.close()
                 self._log = None
-
-    def __enter__(self) -> HubProcess:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def log_tail(self, lines: int = 15) -> str:
-        try:
-            text = self.logfile.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])

@@ -26,7 +26,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import IO, Any, ClassVar
+from typing import IO, Any, ClassVar, Self
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 60.0
@@ -119,7 +119,46 @@ def count_dicom_files(root: Path, min_size: int = 0) -> int:
     return count
 
 
-class Receiver(ABC):
+class LoggedProcess(ABC):
+    """What a benchmarked server process shares: start and stop as a context manager
+    (stopped even when starting fails), and the end of its log for error messages.
+    Subclasses provide ``start``, ``stop`` and ``logfile``."""
+
+    logfile: Path
+
+    @abstractmethod
+    def start(self) -> None:
+        """Start the process and return when it serves."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop the process (safe to call when it never started)."""
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.logfile.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+class Receiver(LoggedProcess):
     """A C-STORE SCP in its own process (own session, so Ctrl-C reaches the benchmark only).
 
     Subclasses fill in ``name``, ``ae_title``, ``_command`` and may override ``_stop``,
@@ -207,29 +246,6 @@ class Receiver(ABC):
             if self._log is not None:
                 self._log.close()
                 self._log = None
-
-    def __enter__(self) -> Receiver:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def log_tail(self, lines: int = 15) -> str:
-        try:
-            text = self.logfile.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
 
 
 def _terminate(process: subprocess.Popen[bytes], grace_s: float, group: bool = False) -> None:
