@@ -30,6 +30,8 @@ from edge_gateway.config import EdgeSettings
 from edge_gateway.gateway import ConfigurationError, build_gateway
 from edge_gateway.logs import configure_logging
 from edge_gateway.peers import PeersFileError, load_peers
+from edge_gateway.queue.config_file import load_queue_config
+from edge_gateway.queue_runtime import QueueRuntime, build_queue_runtime
 from edge_gateway.status import print_status, print_sync_status
 from edge_gateway.store.database import open_index
 from edge_gateway.store.outbox import retry_failed
@@ -54,12 +56,19 @@ def _settings(args: argparse.Namespace) -> EdgeSettings:
         ("workers", "workers"),
         ("hub_url", "hub_url"),
         ("hub_token_file", "hub_token_file"),
+        ("queue_config", "queue_config"),
+        ("mqtt_url", "mqtt_url"),
+        ("mqtt_embedded_port", "mqtt_embedded_port"),
+        ("console_port", "console_port"),
+        ("console_bind", "console_bind"),
     ):
         value = getattr(args, flag, None)
         if value is not None:
             overrides[key] = value
     if getattr(args, "accept_any_ae", False):
         overrides["accept_any_ae"] = True
+    if getattr(args, "no_queue", False):
+        overrides["queue"] = False
     return EdgeSettings(**overrides)
 
 
@@ -74,20 +83,35 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     agent = build_agent(settings)
+    if settings.queue:  # refuse a bad queue file before anything starts
+        load_queue_config(settings.queue_config, campus=settings.campus, timezone=settings.timezone)
+    runtimes: list[QueueRuntime] = []
+
+    def background() -> None:
+        """Started after the DICOM workers are forked (they must not inherit its sockets
+        or database connections)."""
+        if agent is not None:
+            agent.start()
+        if settings.queue:
+            runtime = build_queue_runtime(settings)
+            runtimes.append(runtime)
+            runtime.start()
+
     try:
         if settings.effective_workers > 1:
             peers = load_peers(settings.peers_file, accept_any=settings.accept_any_ae)
-            return serve_workers(settings, peers, stop, on_started=agent.start if agent else None)
+            return serve_workers(settings, peers, stop, on_started=background)
         gateway = build_gateway(settings)
         try:
             gateway.start()
-            if agent is not None:
-                agent.start()
+            background()
             stop.wait()
         finally:
             gateway.stop()
         return 0
     finally:
+        for runtime in runtimes:
+            runtime.stop()
         if agent is not None:
             agent.stop()
 
@@ -242,6 +266,26 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="file with this edge's device token (PACS_EDGE_HUB_TOKEN_FILE)",
     )
+    serve.add_argument(
+        "--queue-config",
+        type=Path,
+        help="TOML file of rooms and queue rules (PACS_EDGE_QUEUE_CONFIG)",
+    )
+    serve.add_argument(
+        "--no-queue", action="store_true", help="run without the queue, console and boards"
+    )
+    serve.add_argument(
+        "--mqtt-url", help="campus broker, e.g. mqtt://127.0.0.1:1883 (PACS_EDGE_MQTT_URL)"
+    )
+    serve.add_argument(
+        "--mqtt-embedded-port",
+        type=int,
+        help="run a small built-in broker on this port instead (PACS_EDGE_MQTT_EMBEDDED_PORT)",
+    )
+    serve.add_argument(
+        "--console-port", type=int, help="technician console HTTP port (default 8080; 0: any)"
+    )
+    serve.add_argument("--console-bind", help="console listen address (default: --bind)")
     serve.set_defaults(func=_cmd_serve)
 
     wl = sub.add_parser("worklist", help="the campus's scheduled procedure steps")

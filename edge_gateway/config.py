@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.dicom.charset import SUPPORTED_CHARSETS, UTF8
+from shared.mqtt.broker import parse_broker_url
 from shared.settings import CAMPUSES, ENV_PREFIX, PacsSettings
 from shared.sync import MAX_EVENTS_PER_BATCH
 
@@ -72,6 +73,26 @@ class EdgeSettings(PacsSettings):
     metrics_dir: Path | None = None
     """Where ``edge_sync.prom`` is written for node_exporter (default data_dir/metrics)."""
 
+    # --- the campus queue, its broker and the technician console ---
+    queue: bool = True
+    """Run the campus queue (check-in, calls, console, boards); ``--no-queue`` turns it off."""
+    queue_config: Path | None = None
+    """TOML file of rooms and queue rules (see edge_gateway/queue/config_file.py)."""
+    timezone: str = "Asia/Shanghai"
+    mqtt_url: str | None = None
+    """The campus broker, e.g. mqtt://127.0.0.1:1883 (Mosquitto). Without it and without
+    ``mqtt_embedded_port`` the queue runs but no board is told anything."""
+    mqtt_password_file: Path | None = None
+    mqtt_ca_file: Path | None = None
+    mqtt_embedded_port: int | None = Field(default=None, ge=1, le=65535)
+    """Run a small MQTT 3.1.1 broker inside the gateway on this port (demo, trials)."""
+    console_port: int = Field(default=8080, ge=0, le=65535)
+    """HTTP port of the technician console (0: any free port)."""
+    console_bind: str | None = None
+    """Address the console listens on (default: ``bind``)."""
+    console_secure_cookie: bool = False
+    """Mark the sign-in cookie Secure (set when a TLS proxy fronts the console)."""
+
     @field_validator("campus")
     @classmethod
     def _known_campus(cls, value: str) -> str:
@@ -101,6 +122,14 @@ class EdgeSettings(PacsSettings):
             )
         return value
 
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parse_broker_url(value)
+        return value.strip()
+
     @field_validator("hub_url")
     @classmethod
     def _hub_url(cls, value: str | None) -> str | None:
@@ -121,6 +150,11 @@ class EdgeSettings(PacsSettings):
         if self.dicom_port == 0:
             return 1
         return max(1, min(4, os.cpu_count() or 1))
+
+    @property
+    def console_key_path(self) -> Path:
+        """Key signing the console's sign-in cookies."""
+        return self.data_dir / "console.key"
 
     @property
     def index_path(self) -> Path:

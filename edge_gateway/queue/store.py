@@ -360,6 +360,8 @@ class QueueService:
                     conn, kind=f"queue.{t.action.value}", subject=subject, payload=payload
                 )
                 conn.execute(insert(_TRANSITION).values(_transition_row(t, day, event_id)))
+                if t.action is Action.CHECK_IN and t.ticket:
+                    _report_arrival(conn, outcome.queue.tickets[t.ticket], t)
             for room, seq in seqs.items():
                 values = {"campus": config.campus, "room": room, "seq": seq, "updated_at": stamp}
                 upsert = sqlite_insert(_SEQ).values(values)
@@ -404,6 +406,26 @@ class QueueService:
                 f"queue of {campus} on {day} was started by another writer"
             ) from error
         return 1
+
+
+def _report_arrival(conn: Connection, ticket: Ticket, t: Transition) -> None:
+    """One ``exam.checked_in`` event per exam of a new ticket: the hub marks those orders
+    arrived (已报到)."""
+    for accession in ticket.accessions:
+        add_event(
+            conn,
+            kind="exam.checked_in",
+            subject=accession,
+            payload={
+                "accession": accession,
+                "campus": t.campus,
+                "room": ticket.room,
+                "ticket": ticket.number,
+                "patient_id": ticket.patient_id,
+                "modality": ticket.modality,
+                "at": t.at.isoformat(),
+            },
+        )
 
 
 def _transition_row(t: Transition, day: date, event_id: str) -> dict[str, Any]:

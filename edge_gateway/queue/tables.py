@@ -60,3 +60,16 @@ class QueueRoomSeq(EdgeModel, table=True):
     room: str = Field(primary_key=True)
     seq: int = 0
     updated_at: datetime
+
+
+class QueueArrival(EdgeModel, table=True):
+    """A check-in made elsewhere (the hub registrar's 报到) that the campus queue must turn
+    into a ticket; written by the order-feed sync, handled once by the queue follower."""
+
+    __tablename__ = "queue_arrival"
+
+    accession: str = Field(primary_key=True)
+    patient_id: str
+    requested_at: datetime
+    handled_at: datetime | None = None
+    outcome: str = ""

@@ -18,7 +18,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, exists, insert, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from edge_gateway.queue.tables import QueueArrival
 from edge_gateway.store.models import PerformedStep, ScheduledStep, StepStatus
 from edge_gateway.sync.state import ORDERS_CURSOR, write_state
 from shared.dicom.charset import name_groups
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 
 _STEP = ScheduledStep.__table__  # type: ignore[attr-defined]
 _PPS = PerformedStep.__table__  # type: ignore[attr-defined]
+_ARRIVAL = QueueArrival.__table__  # type: ignore[attr-defined]
 
 HUB_STATUS: dict[str, StepStatus] = {
     "registered": StepStatus.SCHEDULED,
@@ -128,7 +131,18 @@ def apply_page(
 
 
 def _apply_order(conn: Connection, order: WorklistOrder, received_at: datetime) -> bool:
-    """Insert or update the step of ``order``; True when it was new."""
+    """Insert or update the step of ``order``; True when it was new. An order the hub
+    reports arrived (checked in by a registrar) is also handed to the campus queue."""
+    if order.status == "arrived":
+        conn.execute(
+            sqlite_insert(_ARRIVAL)
+            .values(
+                accession=order.accession,
+                patient_id=order.patient_id,
+                requested_at=received_at,
+            )
+            .on_conflict_do_nothing(index_elements=["accession"])
+        )
     hub_status = HUB_STATUS[order.status]
     key = (_STEP.c.accession == order.accession) & (_STEP.c.sps_id == order.accession)
     row = conn.execute(select(_STEP.c.id, _STEP.c.status).where(key)).first()

@@ -11,6 +11,9 @@ inserted *now* are applied:
   cancelled or completed; a discontinued order may start again (a new procedure step).
 * ``study.new`` / ``instance.new`` / ``instance.replaced`` record metadata in the
   archive index (instances *announced*, not yet held).
+* ``queue.<action>`` (any action named ``[a-z_]{1,32}``: check_in, call, skip, …) — the
+  campus queue's transitions — are only recorded (outcome ``recorded``), for the
+  statistics; they move no order. Their payload must hold campus, room, action and at.
 
 What applying did is kept in ``SyncEvent.outcome``; an unknown accession is recorded
 (``no_order``), never an error.
@@ -19,6 +22,7 @@ What applying did is kept in ``SyncEvent.outcome``; an unknown accession is reco
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -51,6 +55,17 @@ class _Mpps(_Payload):
 
 class _CheckIn(_Payload):
     accession: str = Field(min_length=1)
+
+
+class _Queue(_Payload):
+    """A transition of an edge's campus queue (never a patient name; other keys — ticket,
+    states, seq, modality, patient_id, accessions — are kept as sent)."""
+
+    campus: str = Field(min_length=1)
+    room: str
+    """May be empty for a campus-wide action."""
+    action: str = Field(pattern=r"^[a-z_]{1,32}$")
+    at: datetime
 
 
 class _Study(_Payload):
@@ -86,7 +101,10 @@ PAYLOADS: dict[str, type[_Payload]] = {
     "instance.new": _Instance,
     "instance.replaced": _Replaced,
 }
-"""Every kind the hub knows, with what its payload must hold."""
+"""Every kind the hub knows, with what its payload must hold (besides ``queue.<action>``,
+see ``payload_model``)."""
+
+_QUEUE_KIND = re.compile(r"queue\.[a-z_]{1,32}")
 
 _RANK: dict[str, int] = {
     OrderStatus.REGISTERED: 0,
@@ -117,14 +135,21 @@ class _Accepted:
     outcome: str = "recorded"
 
 
+def payload_model(kind: str) -> type[_Payload] | None:
+    """The payload model of ``kind``, or None for a kind this hub does not know."""
+    if _QUEUE_KIND.fullmatch(kind):
+        return _Queue
+    return PAYLOADS.get(kind)
+
+
 def validate(event: EdgeEvent) -> _Payload | str:
     """The event's checked payload, or why it is rejected (for the edge's operator:
     the hub may need an upgrade, or the edge sent a broken event)."""
-    model = PAYLOADS.get(event.kind)
+    model = payload_model(event.kind)
     if model is None:
         return (
             f"中心不认识此事件类型，请升级中心 / unknown event kind {event.kind!r}; "
-            f"this hub knows {', '.join(sorted(PAYLOADS))}"
+            f"this hub knows {', '.join(sorted(PAYLOADS))} and queue.<action>"
         )
     try:
         payload = model.model_validate(event.payload)

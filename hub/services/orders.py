@@ -1,4 +1,5 @@
-"""Orders (检查登记): create, edit, cancel, look up, list, and their status history.
+"""Orders (检查登记): create, edit, cancel, check in (报到), look up, list, and their
+status history.
 
 Every write goes through ``touch_order`` (new ``change_seq``, history step) and is
 audited; the caller commits and then notifies the order's campus. Locks are taken in one
@@ -37,6 +38,23 @@ from shared.dicom.uid import UidFactory
 
 EDITABLE = frozenset({OrderStatus.REGISTERED, OrderStatus.SCHEDULED, OrderStatus.ARRIVED})
 """Statuses in which an order may still be edited or cancelled (not once the exam began)."""
+
+ARRIVABLE = frozenset({OrderStatus.REGISTERED, OrderStatus.SCHEDULED})
+"""Statuses from which the registrar may check the patient in (报到)."""
+
+_NOT_ARRIVABLE: dict[str, tuple[str, str]] = {
+    OrderStatus.CANCELLED: (
+        "已取消，不能报到；如仍需检查请重新登记",
+        "is cancelled: register it again",
+    ),
+    OrderStatus.IN_PROGRESS: ("正在检查中，无需报到", "is in progress: no check-in needed"),
+    OrderStatus.COMPLETED: ("已检查完毕，不能报到", "is completed"),
+    OrderStatus.DISCONTINUED: (
+        "已中止，不能报到，请联系技师",
+        "was discontinued: ask the technician",
+    ),
+}
+"""Why an order in each of the other statuses cannot be checked in (中文, English)."""
 
 
 class OrderCreate(BaseModel):
@@ -209,6 +227,36 @@ def cancel_order(*, session: Session, actor: audit.Actor, accession: str, reason
         resource_id=order.accession,
         patient_id=patient_of(session, order).patient_id,
         detail={"reason": reason, "released_slot": released},
+    )
+    return order
+
+
+def arrive_order(*, session: Session, actor: audit.Actor, accession: str) -> Order:
+    """Check the patient in for the order (报到): ``registered``/``scheduled`` → ``arrived``,
+    with a history step, an ``update`` audit record and a new ``change_seq`` (so the
+    campus's order feed carries it); the booking is kept. An order already ``arrived`` is
+    returned unchanged (nothing written). ``NotFound`` for an unknown accession;
+    ``Conflict`` when the order is cancelled, in progress, completed or discontinued."""
+    order = lock_order(session, get_order(session=session, accession=accession))
+    if order.status == OrderStatus.ARRIVED:
+        return order
+    if order.status not in ARRIVABLE:
+        chinese, english = _NOT_ARRIVABLE.get(
+            order.status, ("当前状态不能报到", f"is {order.status}: it cannot be checked in")
+        )
+        raise Conflict(f"检查 {order.accession} {chinese} / order {order.accession} {english}")
+    before = order.status
+    touch_order(
+        session, order, actor=actor.name, new_status=OrderStatus.ARRIVED.value, reason="报到"
+    )
+    audit.record(
+        session,
+        actor,
+        action="update",
+        resource="order",
+        resource_id=order.accession,
+        patient_id=patient_of(session, order).patient_id,
+        detail={"status": [before, OrderStatus.ARRIVED.value], "reason": "报到"},
     )
     return order
 

@@ -59,7 +59,8 @@ def order_page(
     status_code: int = status.HTTP_200_OK,
 ) -> Response:
     """The order page (audited as a read of its patient). ``errors`` are shown in the
-    section ``error_at`` (book, reschedule, unbook, cancel), whose inputs keep ``kept``."""
+    section ``error_at`` (arrive, book, reschedule, unbook, cancel), whose inputs keep
+    ``kept``."""
     order = visible_order(session, principal, accession)
     patient = orders.patient_of(session, order)
     view = OrderPublic.of(order, patient)
@@ -97,6 +98,7 @@ def order_page(
         "current": current,
         "bookable": bookable,
         "editable": OrderStatus(view.status) in orders.EDITABLE,
+        "arrivable": OrderStatus(view.status) in orders.ARRIVABLE,
         "emergency": view.category == "emergency",
         "slots": slots,
         "day": chosen,

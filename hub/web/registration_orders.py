@@ -1,6 +1,6 @@
 """登记员工作站 — orders: create (procedure from the catalogue by modality), the campus's
 orders of a day, an order's page (``registration_order_view``), edit with a reason,
-cancel with a reason.
+cancel with a reason, check the patient in (报到).
 
 The same service functions as ``hub.api.routes.orders`` and audited as that API is:
 every order shown is a ``read`` of its patient by the registrar; writes are audited by
@@ -214,6 +214,26 @@ def cancel_order_submit(
     session.commit()
     ctx.notifier.changed(order.campus)
     return redirect(order_url(accession), f"已取消检查 {accession}")
+
+
+@router.post("/orders/{accession}/arrive")
+def arrive_order_submit(
+    accession: str, request: Request, principal: Registrar, session: SessionDep, ctx: ContextDep
+) -> Response:
+    """Check the patient in (报到) and go back to the order's page; on a refusal (the
+    order is cancelled or its exam has begun), the page again with the sentence."""
+    visible_order(session, principal, accession)
+    try:
+        order = orders.arrive_order(session=session, actor=principal.actor, accession=accession)
+    except ServiceError as exc:
+        session.rollback()
+        return order_page(
+            request, principal, session, ctx, accession,
+            errors=[exc.message], error_at="arrive", status_code=service_status(exc),
+        )  # fmt: skip
+    session.commit()
+    ctx.notifier.changed(order.campus)
+    return redirect(order_url(accession), f"已报到 {accession}")
 
 
 def _status_order() -> list[str]:

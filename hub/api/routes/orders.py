@@ -1,4 +1,5 @@
-"""Orders (检查登记): registrars create, edit and cancel; clinical staff list and read.
+"""Orders (检查登记): registrars create, edit, cancel and check in (报到); clinical staff
+list and read.
 
 Every order shown is audited as a read of its patient; every change wakes the campus's
 order feed after commit.
@@ -236,6 +237,20 @@ def cancel_order(
     order = orders.cancel_order(
         session=session, actor=principal.actor, accession=accession, reason=body.reason
     )
+    session.commit()
+    ctx.notifier.changed(order.campus)
+    return order_view(session, order)
+
+
+@router.post("/{accession}/arrive")
+def arrive_order(
+    accession: str, principal: Registrar, session: SessionDep, ctx: ContextDep
+) -> OrderPublic:
+    """Check the patient in (报到): a registered or scheduled order becomes ``arrived`` and
+    reaches the campus's order feed. Repeating it on an arrived order changes nothing.
+    409 when the order is cancelled, in progress, completed or discontinued."""
+    _visible(session, principal, accession)
+    order = orders.arrive_order(session=session, actor=principal.actor, accession=accession)
     session.commit()
     ctx.notifier.changed(order.campus)
     return order_view(session, order)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -147,7 +148,7 @@ def test_unknown_kinds_and_incomplete_payloads_are_rejected(hub: RunningHub) -> 
     order = make_order(hub.ctx, campus="xianhu")
     good = event("exam.checked_in", {"accession": order.accession})
     bad = [
-        event("queue.shuffled", {"room": "CT1"}),
+        event("billing.paid", {"room": "CT1"}),
         event("mpps.completed", {"mpps_uid": generate_uid()}),
         event("exam.checked_in", {"accession": ""}),
         event("instance.new", {**instance_payload(generate_uid(), ""), "sop_uid": "../../etc"}),
@@ -157,7 +158,7 @@ def test_unknown_kinds_and_incomplete_payloads_are_rejected(hub: RunningHub) -> 
     assert result.accepted == [good["event_id"]]
     reasons = {r.event_id: r.reason for r in result.rejected}
     assert list(reasons) == [e["event_id"] for e in bad]
-    assert "unknown event kind 'queue.shuffled'" in reasons[bad[0]["event_id"]]
+    assert "unknown event kind 'billing.paid'" in reasons[bad[0]["event_id"]]
     assert "accession" in reasons[bad[1]["event_id"]]
     assert "not a DICOM UID" in reasons[bad[3]["event_id"]]
     # Rejected events are not stored: sent again, they are rejected again.
@@ -189,3 +190,89 @@ def test_concurrent_identical_batches_store_each_event_once(hub: RunningHub) -> 
             select(func.sum(SyncEventCount.count)).where(col(SyncEventCount.campus) == "dongge")
         ).one()
     assert stored == counted == 200
+
+
+def queue_event(
+    action: str, ticket: str | None = "C001", accession: str = "", **overrides: Any
+) -> dict[str, Any]:
+    """A ``queue.<action>`` event as the edge's campus queue writes it (no patient name)."""
+    payload: dict[str, Any] = {
+        "campus": "dongge",
+        "room": "CT1",
+        "ticket": ticket,
+        "action": action,
+        "at": datetime.now(UTC).isoformat(),
+        "from_state": "waiting" if ticket else None,
+        "to_state": "called" if ticket else None,
+        "detail": "",
+        "seq": 3,
+    }
+    if ticket:
+        payload |= {"modality": "CT", "patient_id": "P1", "accessions": [accession]}
+    payload |= overrides
+    return event(f"queue.{action}", payload, subject=ticket or "CT1")
+
+
+def test_queue_events_are_recorded_once_and_move_no_order(hub: RunningHub) -> None:
+    token = hub.device_token("dongge")
+    order = make_order(hub.ctx)
+    with hub.client(token) as c:
+        cursor = c.get(ORDERS_PATH).json()["cursor"]
+    batch = [
+        queue_event("check_in", accession=order.accession),
+        queue_event("call", accession=order.accession),
+        queue_event("return_missed", accession=order.accession, seq=None),
+        queue_event("day_start", ticket=None, room=""),  # an action the hub has not seen yet
+    ]
+    ids = [e["event_id"] for e in batch]
+    first = push(hub, token, batch)
+    assert (first.accepted, first.duplicates, first.rejected) == (ids, [], [])
+    again = push(hub, token, batch)
+    assert (again.accepted, again.duplicates, again.rejected) == ([], ids, [])
+
+    seen = outcomes(hub)
+    assert [seen[i] for i in ids] == ["recorded"] * 4
+    assert order_status(hub.ctx, order.accession) == "scheduled"
+    with hub.client(token) as c:
+        assert c.get(ORDERS_PATH, params={"cursor": cursor, "wait": 0}).json()["orders"] == []
+    with Session(hub.ctx.engine) as s:
+        stored = s.exec(select(SyncEvent).where(col(SyncEvent.event_id).in_(ids))).all()
+    assert len(stored) == 4
+    kept = {e.kind: json.loads(e.payload) for e in stored}
+    assert kept["queue.call"]["accessions"] == [order.accession]
+    assert kept["queue.day_start"]["ticket"] is None
+    with hub.client() as c:
+        metrics = c.get("/metrics").text
+    assert 'pacs_hub_sync_events_total{campus="dongge",kind="queue.call"} 1' in metrics
+
+
+def test_malformed_queue_events_are_rejected_with_a_sentence(sqlite_hub: RunningHub) -> None:
+    hub = sqlite_hub
+    token = hub.device_token("dongge")
+    no_time = queue_event("call")
+    del no_time["payload"]["at"]
+    wrong_action = queue_event("call")
+    wrong_action["payload"]["action"] = "Call!"
+    bad = [
+        no_time,
+        queue_event("skip", at="yesterday"),
+        queue_event("call", campus=""),
+        wrong_action,
+        event("queue.Call", queue_event("call")["payload"]),
+        event("queue.", queue_event("call")["payload"]),
+        event("queue.call.again", queue_event("call")["payload"]),
+    ]
+    good = queue_event("prep_out")
+    result = push(hub, token, [*bad, good])
+    assert result.accepted == [good["event_id"]]
+    reasons = [r.reason for r in result.rejected]
+    assert [r.event_id for r in result.rejected] == [e["event_id"] for e in bad]
+    assert reasons[0] == (
+        "事件内容不完整 / payload of queue.call is incomplete: at: Field required"
+    )
+    assert reasons[1].startswith("事件内容不完整 / payload of queue.skip is incomplete: at:")
+    assert "campus" in reasons[2] and "action" in reasons[3]
+    for reason, kind in zip(reasons[4:], ("queue.Call", "queue.", "queue.call.again"), strict=True):
+        assert reason.startswith("中心不认识此事件类型，请升级中心 / unknown event kind")
+        assert repr(kind) in reason and "queue.<action>" in reason
+    assert outcomes(hub) == {good["event_id"]: "recorded"}

@@ -36,8 +36,12 @@ def rows(engine: Engine, sql: str) -> list[tuple[object, ...]]:
         return [tuple(r) for r in conn.execute(text(sql))]
 
 
-def outbox(engine: Engine) -> list[tuple[str, str, dict[str, object]]]:
-    found = rows(engine, "SELECT kind, subject, payload FROM outbox ORDER BY id")
+def outbox(engine: Engine, like: str = "queue.%") -> list[tuple[str, str, dict[str, object]]]:
+    """Outbox events whose kind matches ``like`` (the queue's own events by default)."""
+    found = rows(
+        engine,
+        f"SELECT kind, subject, payload FROM outbox WHERE kind LIKE '{like}' ORDER BY id",
+    )
     return [(str(k), str(s), json.loads(str(p))) for k, s, p in found]
 
 
@@ -134,6 +138,24 @@ def test_one_outbox_event_and_log_row_per_transition_without_names(tmp_path: Pat
     assert all(f"queue.{action}" == kind for action, kind in log)
 
 
+def test_check_in_reports_each_exam_arrived_to_the_hub(tmp_path: Path) -> None:
+    clock = Clock(at(8))
+    svc = service(tmp_path / "index.db", clock)
+    clock.tick()
+    applied = svc.check_in(request("p1", accessions=("A1", "A2")))
+    number = applied.transitions[0].ticket
+    arrivals = outbox(engine_of(svc), "exam.%")
+    assert [(k, s) for k, s, _ in arrivals] == [
+        ("exam.checked_in", "A1"),
+        ("exam.checked_in", "A2"),
+    ]
+    payload = arrivals[0][2]
+    assert payload["ticket"] == number and payload["room"] == "ct1"
+    assert payload["patient_id"] == "p1" and "患者" not in json.dumps(payload, ensure_ascii=False)
+    svc.call_next("ct1")
+    assert len(outbox(engine_of(svc), "exam.%")) == 2  # only check-in reports arrival
+
+
 def test_refused_action_writes_nothing(tmp_path: Path) -> None:
     clock = Clock(at(8))
     svc = service(tmp_path / "index.db", clock)
@@ -185,7 +207,7 @@ def test_two_threads_calling_two_rooms_stay_consistent(tmp_path: Path) -> None:
     again = service(tmp_path / "index.db", clock)
     assert again.queue == svc.queue
     assert (again.seq("ct1"), again.seq("ct2")) == (3 * per_room, 3 * per_room)
-    assert rows(engine_of(again), "SELECT count(*) FROM outbox") == [(6 * per_room,)]
+    assert len(outbox(engine_of(again))) == 6 * per_room
 
 
 def test_dropped_service_loses_nothing_acknowledged(tmp_path: Path) -> None:
@@ -253,11 +275,11 @@ def test_second_writer_on_same_campus_is_refused(tmp_path: Path) -> None:
     stale = service(tmp_path / "index.db", clock)
     check_in(first, clock, "p2")
     engine = engine_of(first)
-    before = rows(engine, "SELECT count(*) FROM outbox")
+    before = outbox(engine, "%")
 
     with pytest.raises(StaleQueueError):
         stale.call_next("ct1")
 
-    assert rows(engine, "SELECT count(*) FROM outbox") == before
+    assert outbox(engine, "%") == before
     assert stale.queue.rooms["ct1"].serving is None
     assert service(tmp_path / "index.db", clock).queue == first.queue

@@ -1,0 +1,1 @@
+"""The edge gateway on the campus MQTT broker (publisher, embedded broker)."""

@@ -1,0 +1,193 @@
+"""The technician console in headless Chromium, signed in with a hub user; and the same
+console while the hub is away (cached sign-in)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+from shared.mqtt.payloads import CallEvent
+from tests.integration.queue.support import Listener, runtime, schedule, wait_until
+from tests.support.browser import chromium
+from tests.support.hub import PASSWORD, start_hub
+from tests.support.mosquitto import private_broker
+
+
+def _text(driver: WebDriver, element_id: str) -> str:
+    return str(driver.find_element(By.ID, element_id).text)
+
+
+def _press(driver: WebDriver, key: str) -> None:
+    """Press a shortcut on the page body and wait for the page that answers it."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    driver.find_element(By.TAG_NAME, "body").send_keys(key)
+    WebDriverWait(driver, 10).until(lambda d: _stale(old))
+
+
+def _stale(element: object) -> bool:
+    try:
+        element.is_enabled()  # type: ignore[attr-defined]
+    except Exception:
+        return True
+    return False
+
+
+def test_console_in_chromium_with_hub_users(tmp_path: Path) -> None:
+    hub = start_hub(tmp_path / "hub")
+    hub.add_user("tech1", "technician", campuses="dongge", display_name="李技师")
+    hub.add_user("tech_xh", "technician", campuses="xianhu")
+    hub.add_user("doctor1", "clinician", campuses="dongge")
+    with private_broker(tmp_path / "mosquitto") as broker:
+        listener = Listener(broker.url, "pacs/v1/dongge/call/#")
+        rt = runtime(tmp_path / "edge", mqtt_url=broker.url, hub_url=hub.base_url)
+        assert rt.console is not None
+        base = f"http://127.0.0.1:{rt.console.port}"
+        try:
+            schedule(rt, "P1", "ZHANG^SANFENG=张^三丰", "ACC1")
+            schedule(rt, "P2", "WANG^WU=王^五", "ACC2")
+            with chromium() as driver:
+                driver.get(f"{base}/console/rooms/ct1")
+                assert "/console/login" in driver.current_url  # sign-in first
+                _sign_in(driver, "tech1", "wrong-password")
+                assert "用户名或密码不正确" in _text(driver, "error")
+                _sign_in(driver, "doctor1", PASSWORD)
+                assert "只有技师和登记员" in _text(driver, "error")
+                _sign_in(driver, "tech_xh", PASSWORD)
+                assert "不属于本院区" in _text(driver, "error")
+                _sign_in(driver, "tech1", PASSWORD)
+                assert driver.current_url.endswith("/console/rooms/ct1")
+                assert "李技师" in driver.page_source
+
+                # check-in at the console
+                driver.find_element(By.ID, "checkin-patient").send_keys("P1")
+                driver.find_element(By.ID, "checkin-submit").click()
+                assert "已签到：C001（CT1）" in _text(driver, "message")
+                driver.find_element(By.ID, "checkin-accession").send_keys("ACC2")
+                driver.find_element(By.ID, "checkin-submit").click()
+                assert "C002" in _text(driver, "message")
+                rows = driver.find_elements(By.CSS_SELECTOR, "#waiting tbody tr[data-ticket]")
+                assert [r.get_attribute("data-ticket") for r in rows] == ["C001", "C002"]
+
+                # keyboard: N calls next; the technician sees the full name to verify it
+                _press(driver, "n")
+                assert _text(driver, "current-ticket") == "C001"
+                assert _text(driver, "current-name") == "张三丰"
+                assert "已叫号：C001" in _text(driver, "message")
+                _press(driver, "n")  # not possible while C001 is served
+                assert "正在检查C001号，请先完成或过号" in _text(driver, "message")
+                _press(driver, "r")
+                assert "已重呼" in _text(driver, "message")
+                _press(driver, "m")
+                assert "已过号：C001" in _text(driver, "message")
+                assert "C001" in _text(driver, "missed")
+                driver.find_element(By.ID, "return-C001").click()
+                assert "已召回排队" in _text(driver, "message")
+                _press(driver, "n")
+                assert _text(driver, "current-ticket") == "C002"
+                _press(driver, "c")
+                assert "检查完成：C002" in _text(driver, "message")
+                assert _text(driver, "done-today") == "1"
+                _press(driver, "s")
+                assert "暂停" in _text(driver, "paused")
+                _press(driver, "n")
+                assert "已暂停，不能叫号" in _text(driver, "message")
+                _press(driver, "s")
+
+            # every call made at the console reached the broker, masked
+            wait_until(lambda: len(listener.messages()) >= 3, what="calls on the broker")
+            calls = [h.envelope.body_as(CallEvent) for h in listener.messages()]
+            assert [(c.ticket, c.attempt) for c in calls][:3] == [
+                ("C001", 1),
+                ("C001", 2),
+                ("C002", 1),
+            ]
+            assert calls[0].masked_name == "张*丰"
+        finally:
+            listener.close()
+            rt.stop()
+            hub.stop()
+
+
+def _sign_in(driver: WebDriver, username: str, password: str) -> None:
+    field = driver.find_element(By.ID, "username")
+    field.clear()
+    field.send_keys(username)
+    driver.find_element(By.ID, "password").send_keys(password)
+    driver.find_element(By.ID, "sign-in").click()
+
+
+def _login(client: httpx.Client, username: str, password: str) -> httpx.Response:
+    return client.post(
+        "/console/login",
+        data={"username": username, "password": password, "next": "/console/rooms/ct1"},
+    )
+
+
+def test_console_keeps_working_while_the_hub_is_away(tmp_path: Path) -> None:
+    hub = start_hub(tmp_path / "hub")
+    hub.add_user("tech1", "technician", campuses="dongge")
+    hub.add_user("tech2", "technician", campuses="dongge")
+    rt = runtime(tmp_path / "edge", hub_url=hub.base_url)
+    assert rt.console is not None
+    base = f"http://127.0.0.1:{rt.console.port}"
+    try:
+        schedule(rt, "P1", "LI^SI=李^四", "ACC1")
+        with httpx.Client(base_url=base) as client:
+            assert _login(client, "tech1", PASSWORD).status_code == 303
+        hub.stop()  # the hub goes away
+        with httpx.Client(base_url=base) as client:
+            refused = _login(client, "tech1", "not-the-password")
+            assert refused.status_code == 401 and "用户名或密码不正确" in refused.text
+            never = _login(client, "tech2", PASSWORD)  # never signed in here: no record
+            assert never.status_code == 401 and "无法连接中心" in never.text
+            assert _login(client, "tech1", PASSWORD).status_code == 303
+            json_headers = {"Accept": "application/json"}
+            checked = client.post(
+                "/console/rooms/ct1/check-in", data={"patient_id": "P1"}, headers=json_headers
+            )
+            assert checked.json() == {
+                "ok": True,
+                "message": "已签到：C001（CT1） / checked in",
+                "tickets": ["C001"],
+            }
+            called = client.post(
+                "/console/rooms/ct1/actions", data={"action": "call_next"}, headers=json_headers
+            )
+            assert called.status_code == 200 and called.json()["tickets"] == ["C001"]
+            again = client.post(
+                "/console/rooms/ct1/actions", data={"action": "call_next"}, headers=json_headers
+            )
+            assert again.status_code == 409 and "请先完成或过号" in again.json()["message"]
+            bogus = client.post(
+                "/console/rooms/ct1/actions", data={"action": "explode"}, headers=json_headers
+            )
+            assert bogus.status_code == 409 and "未知操作" in bogus.json()["message"]
+            assert client.get("/console/rooms/nowhere").status_code == 404
+            assert client.get("/console/rooms/ct1/version").json() == {"seq": rt.desk.seq("ct1")}
+        with httpx.Client(base_url=base) as stranger:  # no cookie
+            assert stranger.get("/console/rooms/ct1").status_code == 303
+            denied = stranger.post(
+                "/console/rooms/ct1/actions",
+                data={"action": "call_next"},
+                headers={"Accept": "application/json"},
+            )
+            assert denied.status_code == 401
+    finally:
+        rt.stop()
+
+
+@pytest.mark.parametrize("forged", ["", "x.y", "eyJ1IjoiYWRtaW4ifQ==.0000"])
+def test_forged_cookies_are_refused(tmp_path: Path, forged: str) -> None:
+    rt = runtime(tmp_path / "edge")
+    assert rt.console is not None
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{rt.console.port}") as client:
+            client.cookies.set("pacs_console", forged)
+            assert client.get("/console").status_code == 303
+    finally:
+        rt.stop()
