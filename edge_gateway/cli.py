@@ -205,6 +205,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             hub_token_file=args.hub_token_file,
             expect=args.expect,
             timeout=args.timeout,
+            mqtt_port=args.mqtt_port,
+            console_port=args.console_port,
         )
     from edge_gateway.demo.run import run_demo
 
@@ -334,6 +336,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--hub-token-file", type=Path)
     demo.add_argument("--expect", type=int, default=2, help="CT orders to wait for from the hub")
     demo.add_argument("--timeout", type=float, default=180.0, help="seconds for the whole story")
+    demo.add_argument(
+        "--mqtt-port", type=int, default=None, help="run the queue's built-in broker on this port"
+    )
+    demo.add_argument(
+        "--console-port", type=int, default=0, help="technician console port (default: any)"
+    )
     demo.set_defaults(func=_cmd_demo)
     return parser
 

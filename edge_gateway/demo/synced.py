@@ -1,7 +1,9 @@
 """``pacs-edge demo --hub-url URL --hub-token-file F``: one campus's gateway joined to the
 hub. The worklist is fed by the hub's orders (nothing is added locally); the simulated CT
-waits for them, does each exam (worklist, MPPS, images), and the demo narrates the images
-going up until the hub has confirmed every one.
+waits for them; each patient checks in to the campus queue and is called (on the queue
+broker, which boards listen to), then the CT does the exam (worklist, MPPS, images) and its
+MPPS completes the ticket; the demo narrates the images going up until the hub has
+confirmed every one.
 
 Names are printed masked only. ``PACS_DEMO_EXIT_AFTER_RUN=1`` stops it when the story is
 told; otherwise it serves until Ctrl-C or SIGTERM.
@@ -20,6 +22,7 @@ from sqlmodel import col
 
 from edge_gateway.config import EdgeSettings
 from edge_gateway.demo.modality import ModalityError, SimulatedModality, WorklistItem
+from edge_gateway.demo.queue_story import await_done, check_in_and_call
 from edge_gateway.demo.run import (
     BIND,
     EXIT_AFTER_RUN_ENV,
@@ -34,6 +37,7 @@ from edge_gateway.demo.run import (
     say,
 )
 from edge_gateway.gateway import build_gateway
+from edge_gateway.queue_runtime import build_queue_runtime
 from edge_gateway.store.models import Instance, OutboxEvent, OutboxStatus
 from edge_gateway.sync.agent import build_agent
 from shared.masking import mask_name
@@ -52,6 +56,8 @@ def run_synced_demo(
     hub_token_file: Path,
     expect: int,
     timeout: float,
+    mqtt_port: int | None = None,
+    console_port: int = 0,
 ) -> int:
     """Run one campus of the joined demo; 0 when every step succeeded, 1 otherwise."""
     _prepare_stdout()
@@ -66,10 +72,13 @@ def run_synced_demo(
             hub_url=hub_url,
             hub_token_file=hub_token_file,
             workers=1,
+            mqtt_embedded_port=mqtt_port,
+            console_port=console_port,
         )
         gateway = build_gateway(settings, demo_peers())
         agent = build_agent(settings)
         assert agent is not None  # hub_url is set
+        queue = build_queue_runtime(settings)
         try:
             try:
                 gateway.start()
@@ -77,10 +86,18 @@ def run_synced_demo(
                 _error(f"无法在 {BIND}:{port} 监听 / cannot listen on {BIND}:{port} ({exc})")
                 return 1
             agent.start()
+            queue.start()
             say(
                 f"{tag} 边缘网关 / edge gateway AE {settings.ae_title} @ {BIND}:{gateway.port}, "
                 f"中心 / hub {hub_url}"
             )
+            if queue.console is not None:
+                say(
+                    f"{tag} 技师叫号控制台 / technician console: "
+                    f"http://{BIND}:{queue.console.port}/console"
+                )
+            if queue.embedded is not None:
+                say(f"{tag} 叫号消息服务器 / queue broker: {queue.embedded.url}")
             modality = SimulatedModality(
                 ae_title=MODALITY_AE,
                 host=BIND,
@@ -96,12 +113,16 @@ def run_synced_demo(
             for item in items:
                 if stop.is_set():
                     break
+                number = check_in_and_call(queue, item, tag)
                 ok = _perform(modality, item, images) and ok
+                if number is not None:
+                    await_done(queue, number, tag)
             ok = _await_upload(gateway.engine, tag, deadline, stop) and ok
             if os.environ.get(EXIT_AFTER_RUN_ENV, "") != "1" and not stop.is_set():
                 say(f"{tag} 网关继续运行，按 Ctrl-C 停止 / the gateway keeps running; Ctrl-C stops")
                 stop.wait()
         finally:
+            queue.stop()
             agent.stop()
             gateway.stop()
         say(f"{tag} 网关已停止 / gateway stopped")

@@ -125,6 +125,12 @@ class QueueFollower:
                 .limit(_BATCH)
             ).all()
         for accession, _patient_id in pending:
+            held = [
+                t.number for t in self._desk.queue.tickets.values() if accession in t.accessions
+            ]
+            if held:  # checked in here already (the hub is echoing this edge's own report)
+                self._mark(accession, f"held by {', '.join(sorted(held))}")
+                continue
             try:
                 checked = self._desk.check_in(accession=accession)
                 outcome = ", ".join(
@@ -134,10 +140,13 @@ class QueueFollower:
             except QueueError as error:
                 outcome = f"refused: {error}"
                 log.warning("queue: hub check-in of %s refused: %s", accession, error)
-            with self._engine.begin() as conn:
-                conn.execute(
-                    update(_ARRIVAL)
-                    .where(_ARRIVAL.c.accession == accession)
-                    .values(handled_at=datetime.now(UTC), outcome=outcome[:500])
-                )
+            self._mark(accession, outcome)
         return len(pending)
+
+    def _mark(self, accession: str, outcome: str) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(_ARRIVAL)
+                .where(_ARRIVAL.c.accession == accession)
+                .values(handled_at=datetime.now(UTC), outcome=outcome[:500])
+            )

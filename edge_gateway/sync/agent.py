@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
@@ -72,6 +73,7 @@ class SyncAgent:
             limit=MAX_ORDERS_PER_PAGE,
             backoff=Backoff(policy, random.Random(rng.random())),
             stopping=self._stopping,
+            zone=ZoneInfo(settings.timezone),
         )
         self._threads: list[threading.Thread] = []
         self._last_metrics = 0.0

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import Connection, Engine, exists, insert, select, update
@@ -65,19 +65,24 @@ def merged_status(local: StepStatus, hub: StepStatus, *, performed_here: bool) -
     return hub
 
 
-def scheduled_local(order: WorklistOrder, received_at: datetime) -> datetime:
-    """When the step is listed, in the edge's local time: the order's slot (a naive time
-    from the hub is UTC), or ``received_at`` for an emergency order without one."""
+def scheduled_local(
+    order: WorklistOrder, received_at: datetime, zone: tzinfo | None = None
+) -> datetime:
+    """When the step is listed, in the campus's time zone ``zone`` (None: the machine's):
+    the order's slot (a naive time from the hub is UTC), or ``received_at`` for an
+    emergency order without one. Modalities and the queue read the worklist in it."""
     moment = order.scheduled_at or received_at
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone()
+    return moment.astimezone(zone)
 
 
-def step_values(order: WorklistOrder, *, received_at: datetime) -> dict[str, Any]:
+def step_values(
+    order: WorklistOrder, *, received_at: datetime, zone: tzinfo | None = None
+) -> dict[str, Any]:
     """Column values of the step for ``order`` (status and timestamps excluded)."""
     alpha, ideo, _ = name_groups(order.patient_name)
-    when = scheduled_local(order, received_at)
+    when = scheduled_local(order, received_at, zone)
     return {
         "accession": order.accession,
         "sps_id": order.accession,
@@ -102,7 +107,12 @@ def step_values(order: WorklistOrder, *, received_at: datetime) -> dict[str, Any
 
 
 def apply_page(
-    engine: Engine, feed: OrderFeed, *, campus: str, now: datetime | None = None
+    engine: Engine,
+    feed: OrderFeed,
+    *,
+    campus: str,
+    now: datetime | None = None,
+    zone: tzinfo | None = None,
 ) -> PageOutcome:
     """Apply one page of orders and store ``feed.cursor``, all in one transaction
     (a crash replays the whole page, which is harmless). Orders of another campus or
@@ -123,14 +133,16 @@ def apply_page(
                     campus,
                 )
                 skipped += 1
-            elif _apply_order(conn, order, received_at):
+            elif _apply_order(conn, order, received_at, zone):
                 added += 1
             else:
                 updated += 1
     return PageOutcome(added, updated, skipped)
 
 
-def _apply_order(conn: Connection, order: WorklistOrder, received_at: datetime) -> bool:
+def _apply_order(
+    conn: Connection, order: WorklistOrder, received_at: datetime, zone: tzinfo | None
+) -> bool:
     """Insert or update the step of ``order``; True when it was new. An order the hub
     reports arrived (checked in by a registrar) is also handed to the campus queue."""
     if order.status == "arrived":
@@ -146,7 +158,7 @@ def _apply_order(conn: Connection, order: WorklistOrder, received_at: datetime) 
     hub_status = HUB_STATUS[order.status]
     key = (_STEP.c.accession == order.accession) & (_STEP.c.sps_id == order.accession)
     row = conn.execute(select(_STEP.c.id, _STEP.c.status).where(key)).first()
-    values = step_values(order, received_at=received_at)
+    values = step_values(order, received_at=received_at, zone=zone)
     if row is None:
         conn.execute(
             insert(_STEP).values(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import tzinfo
 
 from sqlalchemy import Engine
 
@@ -33,7 +34,9 @@ class Puller:
         limit: int,
         backoff: Backoff,
         stopping: Callable[[], bool] = lambda: False,
+        zone: tzinfo | None = None,
     ) -> None:
+        self.zone = zone
         self.engine = engine
         self.client = client
         self.campus = campus
@@ -61,7 +64,7 @@ class Puller:
             return delay
         if self.stopping():
             return 0.0  # a page that arrived during shutdown is fetched again next run
-        outcome = apply_page(self.engine, feed, campus=self.campus)
+        outcome = apply_page(self.engine, feed, campus=self.campus, zone=self.zone)
         record_contact(self.engine)
         self.backoff.succeeded()
         self.outage.succeeded()

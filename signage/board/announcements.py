@@ -5,10 +5,11 @@ speech worker completed the effect it was last given; both return the new
 :class:`AnnouncementQueue` and the effects to carry out, in order.
 
 Effects: :class:`PlayChime` and :class:`Speak` *take time*: the worker performs them
-and then calls :func:`finished` exactly once. :class:`Done` (an announcement ended) and
-:class:`Dropped` (a call was dropped unspoken) are notices the worker logs or shows and
-does not acknowledge. A returned effect tuple holds at most one timed effect, always
-last, and only when no timed effect is outstanding: announcements never overlap.
+and then calls :func:`finished` exactly once. :class:`Done` (an announcement ended),
+:class:`Dropped` (a call was dropped unspoken) and :class:`Stale` (a call too old to be
+spoken) are notices the worker logs or shows and does not acknowledge. A returned effect
+tuple holds at most one timed effect, always last, and only when no timed effect is
+outstanding: announcements never overlap.
 
 Rules:
 
@@ -19,6 +20,11 @@ Rules:
 * An event id seen before (a re-delivery) is ignored; the last :data:`SEEN_LIMIT` ids are
   remembered.
 * Calls for another campus or a room the board does not show are ignored.
+* A call whose ``called_at`` is more than ``stale_after`` before the time of delivery
+  (``now`` given to :func:`offer`) is not spoken: it is a re-delivery after an outage
+  (a persistent session hands over calls queued while the board was away), and calling
+  a patient minutes late would confuse the room. It is answered with a :class:`Stale`
+  notice and remembered as seen; the board still lists it among the last calls.
 * At most ``max_backlog`` announcements wait; beyond that the oldest waiting one is
   dropped, announced by a :class:`Dropped` effect and kept in ``dropped`` (the last
   :data:`DROPPED_LIMIT`; ``dropped_count`` counts all).
@@ -28,7 +34,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
 from signage.board.config import BoardConfig
@@ -37,6 +43,7 @@ from signage.board.state import CallReceived
 
 SEEN_LIMIT: Final = 256
 DROPPED_LIMIT: Final = 20
+DEFAULT_STALE_AFTER: Final = timedelta(seconds=120)
 
 
 @dataclass(frozen=True)
@@ -82,7 +89,16 @@ class Dropped:
     announcement: Announcement
 
 
-Effect = PlayChime | Speak | Done | Dropped
+@dataclass(frozen=True)
+class Stale:
+    """``announcement`` was delivered too late to be spoken (notice); ``age`` is how old
+    its call was on delivery."""
+
+    announcement: Announcement
+    age: timedelta
+
+
+Effect = PlayChime | Speak | Done | Dropped | Stale
 
 
 @dataclass(frozen=True)
@@ -96,11 +112,13 @@ class AnnouncementQueue:
     chime: bool
     number_only: bool
     max_backlog: int
+    stale_after: timedelta = DEFAULT_STALE_AFTER
     script: tuple[PlayChime | Speak, ...] = ()
     pending: tuple[Announcement, ...] = ()
     seen: tuple[uuid.UUID, ...] = ()
     dropped: tuple[Announcement, ...] = ()
     dropped_count: int = 0
+    stale_count: int = 0
 
     @property
     def busy(self) -> bool:
@@ -125,11 +143,16 @@ def new_queue(config: BoardConfig) -> AnnouncementQueue:
         chime=config.chime,
         number_only=config.number_only,
         max_backlog=config.max_backlog,
+        stale_after=timedelta(seconds=config.stale_after_seconds),
     )
 
 
-def offer(queue: AnnouncementQueue, received: CallReceived) -> Step:
-    """Take a delivered call: start it when idle, else queue it (see module rules)."""
+def offer(queue: AnnouncementQueue, received: CallReceived, *, now: datetime | None = None) -> Step:
+    """Take a delivered call: start it when idle, else queue it (see module rules).
+
+    ``now`` (an aware datetime) is the time of delivery, used for the stale-call rule;
+    when None the rule is not applied.
+    """
     call = received.call
     if (
         call.campus != queue.campus
@@ -152,6 +175,9 @@ def offer(queue: AnnouncementQueue, received: CallReceived) -> Step:
         words=words,
     )
     queue = replace(queue, seen=(*queue.seen, item.event_id)[-SEEN_LIMIT:])
+    if now is not None and now - call.called_at > queue.stale_after:
+        stale = Stale(item, age=now - call.called_at)
+        return replace(queue, stale_count=queue.stale_count + 1), (stale,)
     if not queue.busy:
         return _start(queue, item, ())
     position = len(queue.pending)

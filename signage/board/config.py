@@ -15,9 +15,18 @@ The file (provisioning will later deliver the same fields over MQTT)::
     number_only = false        # true: never speak the patient's (masked) name
     chime = true               # a chime before each call
     max_backlog = 10           # calls waiting to be spoken before the oldest are dropped (1 to 100)
+    stale_after_seconds = 120  # older calls on arrival are listed, not spoken (5 to 3600)
 
-Every field except ``board.campus`` and ``board.rooms`` has the default shown. Unknown
-keys are refused (a typo must not silently fall back to a default). Every problem raises
+    [broker]
+    url = "mqtt://127.0.0.1:1883"      # the campus broker (mqtt:// or mqtts://, no password)
+    username = "board-dongge-ct1"      # optional; may also be given in the URL (user@host)
+    password_file = "/etc/pacs/board.secret"   # optional; first line is the password
+    client_id = "board-dongge-ct1"     # default "board-" + campus + "-" + first room
+
+Every field except ``board.campus`` and ``board.rooms`` has the default shown (the whole
+``[broker]`` table is optional). ``broker.client_id`` doubles as the board's device id
+(``device/{client_id}/status``), so it must be a valid topic segment. Unknown keys are
+refused (a typo must not silently fall back to a default). Every problem raises
 :class:`BoardConfigError` with a sentence in Chinese first, then English.
 """
 
@@ -29,10 +38,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from shared.mqtt.broker import BrokerUrlError, parse_broker_url
 from shared.mqtt.topics import check_segment
 
 LANGUAGES: Final = ("zh", "zh-en")
 MAX_ROOMS: Final = 8
+DEFAULT_BROKER_URL: Final = "mqtt://127.0.0.1:1883"
 
 
 class BoardConfigError(ValueError):
@@ -57,13 +68,30 @@ class BoardConfig:
     number_only: bool = False
     chime: bool = True
     max_backlog: int = 10
+    stale_after_seconds: float = 120.0
+    broker_url: str = DEFAULT_BROKER_URL
+    broker_username: str | None = None
+    broker_password_file: Path | None = None
+    client_id: str | None = None
+
+    @property
+    def device_id(self) -> str:
+        """The MQTT client id, also the board's device id: ``client_id`` when set, else
+        ``board-{campus}-{first room}``."""
+        if self.client_id is not None:
+            return self.client_id
+        first = self.rooms[0] if self.rooms else "none"
+        return f"board-{self.campus}-{first}"
 
 
 _DEFAULTS: Final = BoardConfig(campus="", rooms=())
 """Holds the defaults of the optional fields (never validated, never returned)."""
 
 _BOARD_KEYS: Final = frozenset({"campus", "rooms", "next_count", "recent_count", "language"})
-_VOICE_KEYS: Final = frozenset({"volume", "repeats", "number_only", "chime", "max_backlog"})
+_VOICE_KEYS: Final = frozenset(
+    {"volume", "repeats", "number_only", "chime", "max_backlog", "stale_after_seconds"}
+)
+_BROKER_KEYS: Final = frozenset({"url", "username", "password_file", "client_id"})
 
 
 def load_config(path: Path) -> BoardConfig:
@@ -84,11 +112,13 @@ def load_config(path: Path) -> BoardConfig:
 
 def parse_config(data: Mapping[str, object]) -> BoardConfig:
     """Validate an already parsed TOML document; raises :class:`BoardConfigError`."""
-    _only_keys(data, frozenset({"board", "voice"}), "")
+    _only_keys(data, frozenset({"board", "voice", "broker"}), "")
     board = _table(data, "board", required=True)
     voice = _table(data, "voice", required=False)
+    broker = _table(data, "broker", required=False)
     _only_keys(board, _BOARD_KEYS, "board.")
     _only_keys(voice, _VOICE_KEYS, "voice.")
+    _only_keys(broker, _BROKER_KEYS, "broker.")
     defaults = _DEFAULTS
     language = board.get("language", defaults.language)
     if not isinstance(language, str) or language not in LANGUAGES:
@@ -96,9 +126,17 @@ def parse_config(data: Mapping[str, object]) -> BoardConfig:
             f"board.language 必须是 {' 或 '.join(LANGUAGES)}，请修改 / "
             f"board.language must be one of {', '.join(LANGUAGES)}: change it"
         )
+    campus = _segment(board.get("campus"), "board.campus")
+    rooms = _rooms(board.get("rooms"))
+    client_id = broker.get("client_id")
+    if client_id is not None:
+        client_id = _segment(client_id, "broker.client_id")
+    else:
+        derived = BoardConfig(campus=campus, rooms=rooms).device_id
+        _segment(derived, "broker.client_id")  # campus and room may be too long together
     return BoardConfig(
-        campus=_segment(board.get("campus"), "board.campus"),
-        rooms=_rooms(board.get("rooms")),
+        campus=campus,
+        rooms=rooms,
         next_count=_int(board, "next_count", defaults.next_count, 0, 10),
         recent_count=_int(board, "recent_count", defaults.recent_count, 0, 20),
         language=language,
@@ -107,7 +145,64 @@ def parse_config(data: Mapping[str, object]) -> BoardConfig:
         number_only=_bool(voice, "number_only", defaults.number_only),
         chime=_bool(voice, "chime", defaults.chime),
         max_backlog=_int(voice, "max_backlog", defaults.max_backlog, 1, 100, prefix="voice."),
+        stale_after_seconds=_seconds(
+            voice.get("stale_after_seconds", defaults.stale_after_seconds),
+            "voice.stale_after_seconds",
+            5,
+            3600,
+        ),
+        broker_url=_broker_url(broker.get("url", defaults.broker_url)),
+        broker_username=_optional_text(broker.get("username"), "broker.username"),
+        broker_password_file=_optional_path(broker.get("password_file"), "broker.password_file"),
+        client_id=client_id,
     )
+
+
+def check_broker_url(value: object, name: str = "broker.url") -> str:
+    """Return ``value`` when :func:`~shared.mqtt.broker.parse_broker_url` accepts it;
+    else raise :class:`BoardConfigError` naming ``name`` and the parser's reason."""
+    if not isinstance(value, str):
+        raise BoardConfigError(
+            f"{name} 必须是形如 mqtt://主机:端口 的文本，请修改 / "
+            f"{name} must be text such as mqtt://host:port: change it"
+        )
+    try:
+        parse_broker_url(value)
+    except BrokerUrlError as exc:
+        chinese, _, english = str(exc).partition(" / ")
+        raise BoardConfigError(
+            f"{name} 无效：{chinese} / {name} is invalid: {english or chinese}"
+        ) from None
+    return value
+
+
+def _broker_url(value: object) -> str:
+    return check_broker_url(value)
+
+
+def _optional_text(value: object, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise BoardConfigError(
+            f"{name} 必须是非空文本，请修改或删除 / "
+            f"{name} must be non-empty text: change or remove it"
+        )
+    return value
+
+
+def _optional_path(value: object, name: str) -> Path | None:
+    text = _optional_text(value, name)
+    return Path(text).expanduser() if text is not None else None
+
+
+def _seconds(value: object, name: str, low: int, high: int) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise BoardConfigError(
+            f"{name} 必须是 {low} 到 {high} 之间的秒数，请修改 / "
+            f"{name} must be a number of seconds from {low} to {high}: change it"
+        )
+    return float(value)
 
 
 def _table(data: Mapping[str, object], name: str, *, required: bool) -> Mapping[str, object]:

@@ -30,6 +30,9 @@ class PrivateBroker:
         self.config.write_text(
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
+            # started as root, Mosquitto would switch to the "mosquitto" user, which cannot
+            # write in the test's folder: persistence would silently be off
+            "user root\n"
             "persistence true\n"
             f"persistence_location {folder}/\n"
             "autosave_interval 1\n"

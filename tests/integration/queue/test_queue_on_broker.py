@@ -127,8 +127,26 @@ def test_mpps_and_hub_check_ins_move_the_queue(tmp_path: Path, broker: PrivateBr
         with rt.engine.connect() as conn:
             outcome = conn.execute(text("SELECT outcome FROM queue_arrival")).scalar_one()
         assert outcome == "C002"
+        # the hub echoes the edge's own check-in back as arrived: nothing happens twice
+        with rt.engine.begin() as conn:
+            conn.execute(
+                insert(QueueArrival.__table__).values(  # type: ignore[attr-defined]
+                    accession="ACC1", patient_id="P1", requested_at=datetime.now(UTC)
+                )
+            )
+        wait_until(lambda: _outcome(rt, "ACC1") != "", what="echo handled")
+        assert _outcome(rt, "ACC1") == "held by C001"
+        assert len(rt.desk.queue.tickets) == 2
     finally:
         rt.stop()
+
+
+def _outcome(rt, accession: str) -> str:
+    with rt.engine.connect() as conn:
+        found = conn.execute(
+            text("SELECT outcome FROM queue_arrival WHERE accession = :a"), {"a": accession}
+        ).scalar_one()
+    return str(found)
 
 
 def _mpps_event(rt, kind: str, accession: str) -> None:

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import IntegrityError
 
+from edge_gateway.queue.tables import QueueArrival
 from edge_gateway.store import mpps
 from edge_gateway.store.database import open_index
 from edge_gateway.store.models import ScheduledStep, StepStatus
@@ -219,3 +220,20 @@ def test_orders_of_another_campus_or_unknown_status_are_skipped(engine: Engine) 
     with engine.connect() as conn:
         assert conn.scalar(text("SELECT count(*) FROM scheduled_step")) == 0
         assert read_cursor(conn) == 2
+
+
+def test_steps_are_listed_in_the_campus_time_zone(engine: Engine) -> None:
+    """A slot at 07:30 Beijing time is 23:30 UTC of the day before: the worklist (read by
+    modalities and by the queue's check-in) must list it on the campus's own day."""
+    from zoneinfo import ZoneInfo
+
+    shanghai = ZoneInfo("Asia/Shanghai")
+    slot = datetime(2026, 11, 25, 23, 30, tzinfo=UTC)
+    apply_page(engine, feed(order(scheduled_at=slot)), campus="dongge", zone=shanghai)
+    s = step(engine)
+    assert (s["start_date"], s["start_time"]) == ("20261126", "073000")
+    arrived = order(seq=2, status="arrived", scheduled_at=slot)
+    apply_page(engine, feed(arrived), campus="dongge", zone=shanghai)
+    with engine.connect() as conn:
+        handed = conn.execute(select(QueueArrival.__table__)).mappings().all()  # type: ignore[attr-defined]
+    assert [(r["accession"], r["handled_at"]) for r in handed] == [("DG20261125001", None)]

@@ -103,3 +103,62 @@ def test_missing_and_broken_files(tmp_path: Path) -> None:
     broken.write_text("[board\ncampus = 1", encoding="utf-8")
     with pytest.raises(BoardConfigError, match="不是有效的 TOML"):
         load_config(broken)
+
+
+def test_broker_table_defaults_and_derived_client_id() -> None:
+    cfg = parse_config({"board": {"campus": "dongge", "rooms": ["ct1", "ct2"]}})
+    assert cfg.broker_url == "mqtt://127.0.0.1:1883"
+    assert cfg.broker_username is None and cfg.broker_password_file is None
+    assert cfg.client_id is None and cfg.device_id == "board-dongge-ct1"
+    assert cfg.stale_after_seconds == 120.0
+
+
+def test_broker_table_is_read() -> None:
+    cfg = parse_config(
+        {
+            "board": {"campus": "dongge", "rooms": ["ct1"]},
+            "voice": {"stale_after_seconds": 30},
+            "broker": {
+                "url": "mqtts://broker.example:8883",
+                "username": "board-1",
+                "password_file": "/etc/pacs/board.secret",
+                "client_id": "board-hall-a",
+            },
+        }
+    )
+    assert cfg.broker_url == "mqtts://broker.example:8883"
+    assert cfg.broker_username == "board-1"
+    assert cfg.broker_password_file == Path("/etc/pacs/board.secret")
+    assert cfg.device_id == "board-hall-a" and cfg.stale_after_seconds == 30.0
+
+
+@pytest.mark.parametrize(
+    ("broker", "voice", "names"),
+    [
+        ({"url": "http://broker:1883"}, {}, "broker.url"),
+        ({"url": "mqtt://user:secret@broker"}, {}, "broker.url"),
+        ({"url": 1883}, {}, "broker.url"),
+        ({"client_id": "board/1"}, {}, "broker.client_id"),
+        ({"client_id": "叫号屏"}, {}, "broker.client_id"),
+        ({"username": ""}, {}, "broker.username"),
+        ({"password_file": 3}, {}, "broker.password_file"),
+        ({"port": 1883}, {}, "broker.port"),
+        ({}, {"stale_after_seconds": 1}, "voice.stale_after_seconds"),
+        ({}, {"stale_after_seconds": "2m"}, "voice.stale_after_seconds"),
+    ],
+)
+def test_bad_broker_settings_name_the_setting_chinese_first(
+    broker: dict[str, object], voice: dict[str, object], names: str
+) -> None:
+    message = _error(
+        {"board": {"campus": "dongge", "rooms": ["ct1"]}, "broker": broker, "voice": voice}
+    )
+    chinese, english = message.split(" / ", 1)
+    assert names in chinese and names in english
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in chinese)
+    assert "secret" not in message
+
+
+def test_a_derived_client_id_that_is_too_long_is_refused() -> None:
+    message = _error({"board": {"campus": "c" * 60, "rooms": ["ct1"]}})
+    assert "broker.client_id" in message

@@ -1,0 +1,151 @@
+"""``pacs-signage --text`` end to end: a real broker, the real program in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.signage.mqtt_peer import (
+    EdgePeer,
+    broker_folder,
+    call_event,
+    queue_state,
+    wait_for,
+)
+from tests.support.mosquitto import PrivateBroker, private_broker
+
+PROGRAM = Path(sys.executable).with_name("pacs-signage")
+DEVICE_ID = "board-dongge-ct1"
+
+
+@pytest.fixture
+def broker() -> Iterator[PrivateBroker]:
+    with broker_folder() as folder, private_broker(folder) as running:
+        yield running
+
+
+class Running:
+    """The board program with its standard output read line by line."""
+
+    def __init__(self, config: Path, broker: PrivateBroker, state_dir: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+        self.process = subprocess.Popen(
+            [
+                *(str(PROGRAM), "--config", str(config), "--broker", broker.url),
+                *("--text", "--no-voice", "--state-dir", str(state_dir)),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self.seen: list[str] = []
+        assert self.process.stdout is not None
+        stdout = self.process.stdout
+
+        def read() -> None:
+            for line in stdout:
+                self.lines.put(line.rstrip("\n"))
+
+        threading.Thread(target=read, daemon=True).start()
+
+    def expect(self, text: str, timeout: float = 20.0) -> str:
+        """The first line (from now on) containing ``text``."""
+        deadline_lines: list[str] = []
+        try:
+            while True:
+                line = self.lines.get(timeout=timeout)
+                self.seen.append(line)
+                deadline_lines.append(line)
+                if text in line:
+                    return line
+        except queue.Empty:
+            raise AssertionError(f"no line with {text!r}; got {deadline_lines}") from None
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=10)
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _config(tmp_path: Path) -> Path:
+    path = tmp_path / "board.toml"
+    path.write_text('[board]\ncampus = "dongge"\nrooms = ["ct1"]\n', encoding="utf-8")
+    return path
+
+
+def test_text_mode_prints_rooms_and_calls_then_status_goes_offline_when_killed(
+    broker: PrivateBroker, tmp_path: Path
+) -> None:
+    if not PROGRAM.exists():
+        pytest.fail(f"{PROGRAM} is missing: install the project (pip install -e .)")
+    edge = EdgePeer(broker.url)
+    edge.watch_status("dongge", DEVICE_ID)
+    edge.state(queue_state(1, ("C011", "赵*"), (("C012", "张*三"),)))
+    board = Running(_config(tmp_path), broker, tmp_path / "state")
+    try:
+        board.expect("已连接叫号服务器")
+        assert board.expect("CT1: ") == "CT1: 呼叫 C011 赵*；等候 C012 张*三"
+        wait_for(lambda: any(s.online for s in edge.statuses), what="the board's birth")
+        edge.call(call_event("C012"))
+        assert board.expect("叫号 / call") == "叫号 / call: 请 C012 号 张*三 到 CT1 室检查"
+        edge.state(queue_state(2, None, paused=True))
+        assert board.expect("CT1: ") == "CT1: 暂停服务 / paused"
+        birth = next(s for s in edge.statuses if s.online)
+        board.process.send_signal(signal.SIGKILL)  # no clean disconnect: the will must fire
+        wait_for(lambda: not edge.statuses[-1].online, what="the last will")
+        assert edge.statuses[-1].boot == birth.boot
+        assert all("张三" not in line for line in board.seen)
+    finally:
+        board.close()
+        edge.close()
+
+
+def test_sigterm_stops_cleanly_with_an_offline_status(
+    broker: PrivateBroker, tmp_path: Path
+) -> None:
+    edge = EdgePeer(broker.url)
+    edge.watch_status("dongge", DEVICE_ID)
+    board = Running(_config(tmp_path), broker, tmp_path / "state")
+    try:
+        board.expect("已连接叫号服务器")
+        wait_for(lambda: any(s.online for s in edge.statuses), what="the board's birth")
+        board.process.send_signal(signal.SIGTERM)
+        assert board.process.wait(timeout=15) == 0
+        wait_for(lambda: not edge.statuses[-1].online, what="the offline status")
+    finally:
+        board.close()
+        edge.close()
+
+
+def test_a_config_error_exits_2_with_a_sentence(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [str(PROGRAM), "--config", str(tmp_path / "absent.toml"), "--text"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "找不到配置文件" in done.stderr and "not found" in done.stderr
+    bad = _config(tmp_path)
+    done = subprocess.run(
+        [str(PROGRAM), "--config", str(bad), "--broker", "http://x", "--text"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2 and "--broker 无效" in done.stderr
