@@ -3,8 +3,11 @@ campuses (东葛 dongge, 仙葫 xianhu), each a process of its own, as in produc
 
 The hub demo (``pacs-hub demo``) seeds itself, writes one token file per campus edge and
 registers demo patients once the edges are connected; each edge demo
-(``pacs-edge demo --hub-url …``) pulls its campus's orders into its worklist, lets a
-simulated CT do the CT exams, and sends images and events up. Their narration is shown
+(``pacs-edge demo --hub-url … --mqtt-port P``) pulls its campus's orders into its
+worklist, checks each patient in to the campus queue and calls them (on its built-in
+broker), lets a simulated CT do the CT exams, and sends images and events up. A
+waiting-room board per campus (``pacs-signage``) shows and says the calls: a window when
+there is a display, its announcements printed as text otherwise. Their narration is shown
 here, each line prefixed with the part it comes from. Ctrl-C stops all three.
 
 This module only starts programs: it imports no other part of the project.
@@ -15,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -83,6 +87,7 @@ def run(argv: Sequence[str], programs: Callable[[str], Path | None]) -> int:
         print(USAGE)
         return 0
     hub_program, edge_program = programs("pacs-hub"), programs("pacs-edge")
+    board_program = programs("pacs-signage")
     if hub_program is None or edge_program is None:
         print(
             "pacs demo: 找不到 pacs-hub 或 pacs-edge，请运行 make venv / "
@@ -138,6 +143,11 @@ def run(argv: Sequence[str], programs: Callable[[str], Path | None]) -> int:
                     hub.stop()
                     return 1
             for campus in CAMPUSES:
+                broker_port = free_port()
+                if board_program is not None:
+                    parts.append(
+                        _board(board_program, root, campus, broker_port, lambda _line: None)
+                    )
                 parts.append(
                     Part(
                         f"[{CAMPUSES[campus]} {campus}]",
@@ -154,11 +164,18 @@ def run(argv: Sequence[str], programs: Callable[[str], Path | None]) -> int:
                             str(root / "tokens" / f"edge-{campus}.token"),
                             "--images",
                             images,
+                            "--mqtt-port",
+                            str(broker_port),
                         ],
                         lambda _line: None,
                     )
                 )
-            codes = [part.wait() for part in parts[1:]]
+            edges = [p for p in parts[1:] if not p.label.startswith("[叫号屏")]
+            boards = [p for p in parts[1:] if p.label.startswith("[叫号屏")]
+            codes = [part.wait() for part in edges]
+            for board in boards:
+                board.stop()
+                codes.append(board.wait(timeout=30))
             if os.environ.get("PACS_DEMO_EXIT_AFTER_RUN", "") != "1" and not interrupted.is_set():
                 codes.append(hub.wait())
             else:
@@ -174,6 +191,44 @@ def run(argv: Sequence[str], programs: Callable[[str], Path | None]) -> int:
         flush=True,
     )
     return 0 if ok else 1
+
+
+def free_port() -> int:
+    """A TCP port on loopback that was free a moment ago (for a campus's demo broker)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _board(
+    program: Path, root: Path, campus: str, port: int, on_line: Callable[[str], None]
+) -> Part:
+    """The campus's waiting-room board (CT1 and CT2) on the edge's demo broker: a window
+    with voice when there is a display, else its announcements printed as text."""
+    root.mkdir(parents=True, exist_ok=True)
+    config = root / f"board-{campus}.toml"
+    config.write_text(
+        "[board]\n"
+        f'campus = "{campus}"\n'
+        'rooms = ["ct1", "ct2"]\n'
+        'language = "zh-en"\n'
+        "[broker]\n"
+        f'url = "mqtt://127.0.0.1:{port}?protocol=3.1.1"\n'
+        f'client_id = "board-{campus}-demo"\n',
+        encoding="utf-8",
+    )
+    display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    command = [
+        str(program),
+        "--config",
+        str(config),
+        "--state-dir",
+        str(root / f"board-{campus}-state"),
+        "--log-level",
+        "WARNING",
+    ]
+    command += [] if display else ["--text", "--no-voice"]
+    return Part(f"[叫号屏 board {CAMPUSES[campus]}]", command, on_line)
 
 
 def _option(argv: Sequence[str], name: str, default: str) -> str:

@@ -4,7 +4,11 @@ in the waiting room would show and say it."""
 
 from __future__ import annotations
 
+import threading
 import time
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_gateway.bus.views import room_labels, spoken_text
 from edge_gateway.demo.modality import WorklistItem
@@ -13,8 +17,53 @@ from edge_gateway.queue.desk import RoomAction
 from edge_gateway.queue.errors import QueueError
 from edge_gateway.queue.model import TicketState
 from edge_gateway.queue_runtime import QueueRuntime
+from shared.mqtt.broker import parse_broker_url
+from shared.mqtt.envelope import PayloadError, decode_envelope
+from shared.mqtt.payloads import DeviceKind, DeviceStatus
+from shared.mqtt.topics import DeviceStatusTopic, TopicKind
 
 _DONE_WAIT_S = 20.0
+BOARD_WAIT_S = 20.0
+
+
+def await_board(url: str, campus: str, tag: str, timeout: float = BOARD_WAIT_S) -> bool:
+    """Wait until a signage board of ``campus`` says it is online on the broker at ``url``
+    (its retained birth), so the demo's calls are not made before anyone listens. Returns
+    False (and the demo goes on) when none appears in ``timeout`` seconds."""
+    address = parse_broker_url(url)
+    seen = threading.Event()
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=f"demo-watch-{campus}",
+        protocol=mqtt.MQTTv5 if address.protocol == "5" else mqtt.MQTTv311,
+    )
+
+    def on_message(_c: object, _u: object, message: mqtt.MQTTMessage) -> None:
+        try:
+            status = decode_envelope(message.payload, kind=TopicKind.DEVICE_STATUS)
+        except PayloadError:
+            return
+        body = status.body
+        if isinstance(body, DeviceStatus) and body.online and body.kind is DeviceKind.SIGNAGE:
+            seen.set()
+
+    client.on_message = on_message
+    client.on_connect = lambda c, *_: c.subscribe(DeviceStatusTopic.filter(campus).pattern, 1)
+    try:
+        client.connect(address.host, address.port)
+    except OSError as exc:
+        say(f"{tag} 无法连接叫号消息服务器 / cannot reach the queue broker: {exc}")
+        return False
+    client.loop_start()
+    try:
+        if seen.wait(timeout):
+            say(f"{tag} 叫号屏已上线 / a call-out board is online")
+            return True
+        say(f"{tag} 没有叫号屏上线，继续演示 / no board came online; going on without one")
+        return False
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 def check_in_and_call(runtime: QueueRuntime, item: WorklistItem, tag: str) -> str | None:

@@ -22,7 +22,7 @@ from sqlmodel import col
 
 from edge_gateway.config import EdgeSettings
 from edge_gateway.demo.modality import ModalityError, SimulatedModality, WorklistItem
-from edge_gateway.demo.queue_story import await_done, check_in_and_call
+from edge_gateway.demo.queue_story import await_board, await_done, check_in_and_call
 from edge_gateway.demo.run import (
     BIND,
     EXIT_AFTER_RUN_ENV,
@@ -98,6 +98,7 @@ def run_synced_demo(
                 )
             if queue.embedded is not None:
                 say(f"{tag} 叫号消息服务器 / queue broker: {queue.embedded.url}")
+                await_board(queue.embedded.url, campus, tag)
             modality = SimulatedModality(
                 ae_title=MODALITY_AE,
                 host=BIND,
@@ -169,10 +170,11 @@ def _await_upload(engine: Engine, tag: str, deadline: float, stop: threading.Eve
                 conn.scalar(select(func.count()).where(col(Instance.hub_confirmed_at).is_not(None)))
                 or 0
             )
-            waiting = (
+            waiting = (  # the queue's statistics events may follow later
                 conn.scalar(
                     select(func.count()).where(
-                        col(OutboxEvent.status).in_([OutboxStatus.READY, OutboxStatus.LOCKED])
+                        col(OutboxEvent.status).in_([OutboxStatus.READY, OutboxStatus.LOCKED]),
+                        col(OutboxEvent.kind).not_like("queue.%"),
                     )
                 )
                 or 0

@@ -12,7 +12,6 @@ import pytest
 from kiosk import cli as kiosk_cli
 from provisioning import cli as provision_cli
 from provisioning import launcher
-from signage import cli as signage_cli
 
 BIN = Path(sys.executable).parent
 
@@ -73,7 +72,6 @@ def test_pacs_hub_help_lists_its_commands() -> None:
     ("main", "program"),
     [
         (kiosk_cli.main, "pacs-kiosk"),
-        (signage_cli.main, "pacs-signage"),
         (provision_cli.main, "pacs-provision"),
     ],
 )
