@@ -49,6 +49,13 @@ def test_pacs_demo_runs_the_whole_story(tmp_path: Path) -> None:
         assert p.name not in out, f"full name {p.name} printed"
         assert mask_name(p.name) in out
     assert "Traceback" not in out
+    # calls flow: each CT patient checked in and called, and each campus's board announced it
+    for p in ct:
+        assert "到 CT1 室检查" in out and mask_name(p.name) in out
+    board_calls = [
+        line for line in out.splitlines() if "[叫号屏 board" in line and "叫号 / call" in line
+    ]
+    assert len(board_calls) == len(ct), out
 
     hub = create_engine(f"sqlite:///{tmp_path / 'hub' / 'hub.sqlite'}")
     try:

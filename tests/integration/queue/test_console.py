@@ -29,6 +29,13 @@ def _press(driver: WebDriver, key: str) -> None:
     WebDriverWait(driver, 10).until(lambda d: _stale(old))
 
 
+def _click(driver: WebDriver, element_id: str) -> None:
+    """Click a submit button and wait for the page that answers it."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    driver.find_element(By.ID, element_id).click()
+    WebDriverWait(driver, 10).until(lambda d: _stale(old))
+
+
 def _stale(element: object) -> bool:
     try:
         element.is_enabled()  # type: ignore[attr-defined]
@@ -65,10 +72,10 @@ def test_console_in_chromium_with_hub_users(tmp_path: Path) -> None:
 
                 # check-in at the console
                 driver.find_element(By.ID, "checkin-patient").send_keys("P1")
-                driver.find_element(By.ID, "checkin-submit").click()
+                _click(driver, "checkin-submit")
                 assert "已签到：C001（CT1）" in _text(driver, "message")
                 driver.find_element(By.ID, "checkin-accession").send_keys("ACC2")
-                driver.find_element(By.ID, "checkin-submit").click()
+                _click(driver, "checkin-submit")
                 assert "C002" in _text(driver, "message")
                 rows = driver.find_elements(By.CSS_SELECTOR, "#waiting tbody tr[data-ticket]")
                 assert [r.get_attribute("data-ticket") for r in rows] == ["C001", "C002"]
@@ -85,7 +92,7 @@ def test_console_in_chromium_with_hub_users(tmp_path: Path) -> None:
                 _press(driver, "m")
                 assert "已过号：C001" in _text(driver, "message")
                 assert "C001" in _text(driver, "missed")
-                driver.find_element(By.ID, "return-C001").click()
+                _click(driver, "return-C001")
                 assert "已召回排队" in _text(driver, "message")
                 _press(driver, "n")
                 assert _text(driver, "current-ticket") == "C002"
@@ -118,7 +125,7 @@ def _sign_in(driver: WebDriver, username: str, password: str) -> None:
     field.clear()
     field.send_keys(username)
     driver.find_element(By.ID, "password").send_keys(password)
-    driver.find_element(By.ID, "sign-in").click()
+    _click(driver, "sign-in")
 
 
 def _login(client: httpx.Client, username: str, password: str) -> httpx.Response:
