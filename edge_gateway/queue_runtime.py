@@ -22,6 +22,7 @@ from edge_gateway.bus.embedded import EmbeddedBroker
 from edge_gateway.bus.publisher import EdgeBus
 from edge_gateway.config import EdgeSettings
 from edge_gateway.console.app import create_console_app
+from edge_gateway.console.audit import ReadAudit
 from edge_gateway.console.sessions import Sessions, load_key
 from edge_gateway.console.users import ConsoleUsers, HubDirectory
 from edge_gateway.queue.config_file import load_queue_config
@@ -183,6 +184,7 @@ def build_queue_runtime(
         desk,
         users,
         sessions,
+        reads=ReadAudit(engine, clock),
         campus=settings.campus,
         secure_cookie=settings.console_secure_cookie,
         clock=clock,

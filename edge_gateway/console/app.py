@@ -16,7 +16,8 @@ reloading when the room changes):
 * ``GET /console/rooms/{room}/version`` — ``{"seq": n}``: the page reloads when it changes
 * ``GET /console/health`` — no sign-in
 
-Every page and action needs a signed-in technician or registrar of this campus.
+Every page and action needs a signed-in technician or registrar of this campus; what a
+room page shows is reported to the hub's audit trail (:mod:`edge_gateway.console.audit`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from edge_gateway.console.audit import ReadAudit
 from edge_gateway.console.sessions import COOKIE, LIFETIME_SECONDS, Sessions
 from edge_gateway.console.users import ConsoleUsers, Person, SignInRefused
 from edge_gateway.console.view import room_page
@@ -67,6 +69,7 @@ def create_console_app(
     users: ConsoleUsers,
     sessions: Sessions,
     *,
+    reads: ReadAudit,
     campus: str,
     secure_cookie: bool = False,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -157,8 +160,12 @@ def create_console_app(
     @app.get("/console/rooms/{room}", response_class=HTMLResponse)
     def room_view(request: Request, room: str, who: Who, ok: str = "", err: str = "") -> Response:
         room = room_or_404(room)
-        page = room_page(desk.queue, room, seq=desk.seq(room), now=clock())
-        log.info("console: %s viewed room %s", who.username, room)
+        now = clock()
+        page = room_page(desk.queue, room, seq=desk.seq(room), now=now)
+        shown = [
+            r.patient_id for r in (page.current, *page.waiting, *page.missed, *page.preparing) if r
+        ]
+        reads.viewed(who, room, shown, now.astimezone(desk.queue.config.zone).date())
         return templates.TemplateResponse(
             request,
             "room.html",

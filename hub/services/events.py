@@ -68,6 +68,16 @@ class _Queue(_Payload):
     at: datetime
 
 
+class _AuditRead(_Payload):
+    """A person read patients' data at an edge (the technician console's room page)."""
+
+    username: str = Field(min_length=1, max_length=64)
+    role: str = Field(max_length=32)
+    room: str = Field(max_length=64)
+    patient_ids: list[str] = Field(min_length=1, max_length=500)
+    at: datetime
+
+
 class _Study(_Payload):
     study_uid: str
 
@@ -97,6 +107,7 @@ PAYLOADS: dict[str, type[_Payload]] = {
     "mpps.completed": _Mpps,
     "mpps.discontinued": _Mpps,
     "exam.checked_in": _CheckIn,
+    "audit.read": _AuditRead,
     "study.new": _Study,
     "instance.new": _Instance,
     "instance.replaced": _Replaced,
@@ -232,8 +243,25 @@ def _apply(session: Session, device: Device, events: list[_Accepted], now: datet
         set_announced_hashes(
             session, [{"sop": p.sop_uid, "sha": p.new_sha256, "at": now} for p in replaced]
         )
+    for a in events:
+        if isinstance(a.payload, _AuditRead):
+            _apply_read(session, device, a.payload)
+            a.outcome = "audited"
     moves = [a for a in events if a.event.kind in ORDER_MOVES]
     return _apply_moves(session, device, moves) if moves else False
+
+
+def _apply_read(session: Session, device: Device, read: _AuditRead) -> None:
+    """Edge-side reads land in the hub's audit trail like reads at the hub: one ``read``
+    record per patient, by the person who signed in at the edge's console."""
+    actor = audit.Actor(name=read.username, role=read.role, client=f"{device.device_id} console")
+    detail = json.dumps(
+        {"campus": device.campus, "room": read.room, "seen_at": read.at.isoformat()},
+        ensure_ascii=False,
+    )
+    audit.record_reads(
+        session, actor, resource="queue", patient_ids=read.patient_ids, detail=detail
+    )
 
 
 def _apply_archive(

@@ -276,3 +276,39 @@ def test_malformed_queue_events_are_rejected_with_a_sentence(sqlite_hub: Running
         assert reason.startswith("中心不认识此事件类型，请升级中心 / unknown event kind")
         assert repr(kind) in reason and "queue.<action>" in reason
     assert outcomes(hub) == {good["event_id"]: "recorded"}
+
+
+def test_console_reads_at_an_edge_land_in_the_hub_audit_trail(hub: RunningHub) -> None:
+    from hub.models.audit import AuditEvent
+
+    token = hub.device_token("dongge")
+    seen_at = datetime(2026, 11, 26, 0, 30, tzinfo=UTC)
+    read = event(
+        "audit.read",
+        {
+            "username": "tech1",
+            "role": "technician",
+            "room": "ct1",
+            "patient_ids": ["P1", "P2"],
+            "at": seen_at.isoformat(),
+        },
+        "tech1",
+    )
+    result = push(hub, token, [read, dict(read)])
+    assert result.accepted == [read["event_id"]] and result.duplicates == [read["event_id"]]
+    with Session(hub.ctx.engine) as session:
+        rows = session.exec(
+            select(AuditEvent).where(AuditEvent.actor == "tech1").order_by(col(AuditEvent.id))
+        ).all()
+        outcome = session.exec(
+            select(SyncEvent.outcome).where(SyncEvent.event_id == read["event_id"])
+        ).one()
+    assert [(r.action, r.resource, r.patient_id, r.role) for r in rows] == [
+        ("read", "queue", "P1", "technician"),
+        ("read", "queue", "P2", "technician"),
+    ]
+    assert rows[0].client.endswith("console") and "ct1" in rows[0].detail
+    assert outcome == "audited"
+    bad = event("audit.read", {"username": "tech1", "role": "technician", "room": "ct1"})
+    rejected = push(hub, token, [bad])
+    assert rejected.rejected and "patient_ids" in rejected.rejected[0].reason

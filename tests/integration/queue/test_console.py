@@ -3,6 +3,7 @@ console while the hub is away (cached sign-in)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -10,11 +11,17 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
+from sqlalchemy import text
+from sqlmodel import Session, select
 
+from edge_gateway.config import EdgeSettings
+from edge_gateway.queue_runtime import QueueRuntime
+from edge_gateway.sync.agent import build_agent
+from hub.models.audit import AuditEvent
 from shared.mqtt.payloads import CallEvent
 from tests.integration.queue.support import Listener, runtime, schedule, wait_until
 from tests.support.browser import chromium
-from tests.support.hub import PASSWORD, start_hub
+from tests.support.hub import PASSWORD, RunningHub, start_hub
 from tests.support.mosquitto import private_broker
 
 
@@ -114,10 +121,52 @@ def test_console_in_chromium_with_hub_users(tmp_path: Path) -> None:
                 ("C002", 1),
             ]
             assert calls[0].masked_name == "张*丰"
+            _reads_reach_the_hub_audit(tmp_path, rt, hub)
         finally:
             listener.close()
             rt.stop()
             hub.stop()
+
+
+def _reads_reach_the_hub_audit(tmp_path: Path, rt: QueueRuntime, hub: RunningHub) -> None:
+    """The room pages showed P1 and P2 to tech1: each is reported once to the hub, whose
+    audit trail then holds the technician's reads (delivered by the real sync agent)."""
+    with rt.engine.connect() as conn:
+        payloads = [
+            json.loads(p)
+            for p in conn.execute(
+                text("SELECT payload FROM outbox WHERE kind = 'audit.read' ORDER BY id")
+            ).scalars()
+        ]
+    reported = [pid for p in payloads for pid in p["patient_ids"]]
+    assert sorted(reported) == ["P1", "P2"] and {p["username"] for p in payloads} == {"tech1"}
+    token_file = tmp_path / "edge.token"
+    token_file.write_text(hub.device_token("dongge"), encoding="utf-8")
+    agent = build_agent(
+        EdgeSettings(
+            campus="dongge",
+            data_dir=rt.settings.data_dir,
+            hub_url=hub.base_url,
+            hub_token_file=token_file,
+            sync_poll_seconds=0.2,
+        )
+    )
+    assert agent is not None
+    agent.start()
+    try:
+
+        def audited() -> list[str]:
+            with Session(hub.ctx.engine) as session:
+                rows = session.exec(
+                    select(AuditEvent.patient_id).where(
+                        AuditEvent.actor == "tech1", AuditEvent.action == "read"
+                    )
+                ).all()
+            return sorted(str(r) for r in rows)
+
+        wait_until(lambda: audited() == ["P1", "P2"], timeout=30, what="reads audited at hub")
+    finally:
+        agent.stop()
 
 
 def _sign_in(driver: WebDriver, username: str, password: str) -> None:
