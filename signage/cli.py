@@ -186,8 +186,11 @@ class TextPrinter:
 
 
 def run_text(controller: BoardController, bus: BoardBus) -> int:
-    """Print the board until SIGINT/SIGTERM; return 0."""
+    """Print the board until SIGINT/SIGTERM; return 0. Standard output carries the board's
+    lines only: whatever a library prints (pyttsx3's espeak driver announces every file it
+    renders) goes to standard error from here on."""
     printer = TextPrinter(controller.config.language, sys.stdout)
+    sys.stdout = sys.stderr  # for the rest of the process: speech may outlive this loop
     controller.subscribe(printer.state_changed)
     controller.subscribe_effects(printer.effect)
     stop = threading.Event()

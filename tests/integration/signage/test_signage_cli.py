@@ -21,6 +21,7 @@ from tests.integration.signage.mqtt_peer import (
     wait_for,
 )
 from tests.support.mosquitto import PrivateBroker, private_broker
+from tests.support.requirements import require_tool
 
 PROGRAM = Path(sys.executable).with_name("pacs-signage")
 DEVICE_ID = "board-dongge-ct1"
@@ -35,12 +36,15 @@ def broker() -> Iterator[PrivateBroker]:
 class Running:
     """The board program with its standard output read line by line."""
 
-    def __init__(self, config: Path, broker: PrivateBroker, state_dir: Path) -> None:
+    def __init__(
+        self, config: Path, broker: PrivateBroker, state_dir: Path, *, voice: bool = False
+    ) -> None:
         env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
         self.process = subprocess.Popen(
             [
                 *(str(PROGRAM), "--config", str(config), "--broker", broker.url),
-                *("--text", "--no-voice", "--state-dir", str(state_dir)),
+                *("--text", "--state-dir", str(state_dir)),
+                *(() if voice else ("--no-voice",)),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -56,7 +60,16 @@ class Running:
             for line in stdout:
                 self.lines.put(line.rstrip("\n"))
 
-        threading.Thread(target=read, daemon=True).start()
+        self._reader = threading.Thread(target=read, daemon=True)
+        self._reader.start()
+
+    def rest(self) -> list[str]:
+        """After the program ended: every line it printed that no ``expect`` consumed."""
+        self._reader.join(timeout=10)
+        lines = []
+        while not self.lines.empty():
+            lines.append(self.lines.get_nowait())
+        return lines
 
     def expect(self, text: str, timeout: float = 20.0) -> str:
         """The first line (from now on) containing ``text``."""
@@ -149,3 +162,27 @@ def test_a_config_error_exits_2_with_a_sentence(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 2 and "--broker 无效" in done.stderr
+
+
+def test_with_voice_standard_output_carries_only_the_boards_lines(
+    broker: PrivateBroker, tmp_path: Path
+) -> None:
+    """The speech engine renders every call (pyttsx3 prints "Audio saved to …" while doing
+    so); the board's own lines must stay clean for whoever reads them."""
+    require_tool("espeak-ng", package="espeak-ng")
+    edge = EdgePeer(broker.url)
+    edge.state(queue_state(1, ("C011", "赵*"), ()))
+    board = Running(_config(tmp_path), broker, tmp_path / "state", voice=True)
+    try:
+        board.expect("CT1: ")  # the retained picture came: the subscriptions are in place
+        edge.call(call_event("C012"))
+        board.expect("叫号 / call")
+        edge.call(call_event("C013"))
+        board.expect("叫号 / call")
+        board.process.send_signal(signal.SIGTERM)
+        assert board.process.wait(timeout=30) == 0
+        printed = board.seen + board.rest()
+        assert not [line for line in printed if "Audio saved" in line], printed
+    finally:
+        board.close()
+        edge.close()
