@@ -1,4 +1,4 @@
-"""The Kivy board window, rendered for real (SDL offscreen, or Xvfb) and read back as PNG.
+"""The Kivy board window, rendered for real under Xvfb and read back as PNG.
 
 The window runs in a subprocess (board_screenshot_script.py): Kivy's window is process
 global. Checked on the pixels: the called ticket and the masked name are drawn, two
@@ -36,14 +36,20 @@ def _run_board(out: Path) -> dict[str, Any]:
         "KIVY_LOG_MODE": "PYTHON",
         "PYTHONPATH": str(ROOT),
     }
-    command = [sys.executable, str(SCRIPT), str(out)]
-    if env.get("DISPLAY"):
-        if shutil.which("xvfb-run") is None:
-            missing("xvfb-run not found: install the Debian package 'xvfb'")
-        env.pop("DISPLAY")
-        command = ["xvfb-run", "-a", "-s", "-screen 0 1280x720x24", *command]
-    else:
-        env["SDL_VIDEODRIVER"] = "offscreen"
+    # Under Xvfb, as a board PC runs it on its X display (not SDL's offscreen driver).
+    if shutil.which("xvfb-run") is None:
+        missing("xvfb-run not found: install the Debian packages 'xvfb' and 'xauth'")
+    env.pop("DISPLAY", None)
+    env.pop("WAYLAND_DISPLAY", None)
+    command = [
+        "xvfb-run",
+        "-a",
+        "-s",
+        "-screen 0 1280x720x24",
+        sys.executable,
+        str(SCRIPT),
+        str(out),
+    ]
     done = subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=120, check=False, cwd=ROOT
     )
