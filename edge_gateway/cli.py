@@ -258,7 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers",
         type=int,
-        help="processes sharing the DICOM port (PACS_EDGE_WORKERS, default 1)",
+        help="processes sharing the DICOM port (PACS_EDGE_WORKERS; default one per CPU core, "
+        "at most 4)",
     )
     serve.add_argument(
         "--hub-url", help="the hub to sync with, e.g. https://hub.example.org (PACS_EDGE_HUB_URL)"

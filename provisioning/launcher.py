@@ -67,8 +67,8 @@ PARTS: tuple[Part, ...] = (
         "signage",
         "pacs-signage",
         (),
-        "叫号屏：候诊显示与语音叫号（尚未发布）",
-        "call-out board: waiting-room display and voice (not released yet)",
+        "叫号屏：候诊显示与语音叫号",
+        "call-out board: waiting-room display and voice",
     ),
     Part(
         "provision",

@@ -213,6 +213,9 @@ def run_text(controller: BoardController, bus: BoardBus) -> int:
 def run_window(controller: BoardController, bus: BoardBus, config: BoardConfig) -> int:
     """Show the Kivy window until it closes or SIGINT/SIGTERM; return 0 (2 without the
     Chinese font)."""
+    # Kivy parses sys.argv at import unless told not to: it would take pacs-signage's own
+    # options (--config, --state-dir) for its own and stop.
+    os.environ.setdefault("KIVY_NO_ARGS", "1")
     from signage.ui.app import BoardApp
     from signage.ui.fonts import FontMissingError
 

@@ -10,6 +10,7 @@ the main thread only. Strings come from :mod:`signage.board.presenter`; the layo
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import Any, Final
@@ -30,6 +31,9 @@ from signage.ui.fonts import register_cjk_font
 
 KV_FILE: Final = Path(__file__).with_name("board.kv")
 BANNER_HEIGHT_DP: Final = 56
+
+
+log = logging.getLogger(__name__)
 
 
 class RoomPanel(BoxLayout):  # type: ignore[misc]
@@ -111,6 +115,9 @@ class BoardApp(App):  # type: ignore[misc]
         self._unsubscribe = self.controller.subscribe(self._state_changed)
         self.screen.show(present(self.controller.state, self.board_config.language))
         return self.screen
+
+    def on_start(self) -> None:
+        log.info("叫号屏窗口已打开 / the board window is open")
 
     def on_stop(self) -> None:
         if self._unsubscribe is not None:

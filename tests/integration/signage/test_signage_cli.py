@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +23,7 @@ from tests.integration.signage.mqtt_peer import (
     wait_for,
 )
 from tests.support.mosquitto import PrivateBroker, private_broker
-from tests.support.requirements import require_tool
+from tests.support.requirements import missing, require_tool
 
 PROGRAM = Path(sys.executable).with_name("pacs-signage")
 DEVICE_ID = "board-dongge-ct1"
@@ -186,3 +188,95 @@ def test_with_voice_standard_output_carries_only_the_boards_lines(
     finally:
         board.close()
         edge.close()
+
+
+def test_window_mode_starts_on_a_display_and_stops_on_sigterm(
+    broker: PrivateBroker, tmp_path: Path
+) -> None:
+    """The real window mode, as a board PC runs it (here on Xvfb): Kivy must not take the
+    program's own options (--config, --state-dir) for its own."""
+    if shutil.which("xvfb-run") is None:
+        missing("xvfb-run not found: install the Debian packages 'xvfb' and 'xauth'")
+    edge = EdgePeer(broker.url)
+    edge.watch_status("dongge", DEVICE_ID)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("KIVY_", "SDL_")) and k not in ("DISPLAY", "WAYLAND_DISPLAY")
+    }
+    # Not under tmp_path: Kivy treats any argument containing "pytest" as a sign that it
+    # runs under a test and then skips its own argument parsing, hiding exactly the bug
+    # this test is for.
+    folder = Path(tempfile.mkdtemp(prefix="pacs-board-window-"))
+    env["KIVY_HOME"] = str(folder / "kivy-home")
+    process = subprocess.Popen(
+        [
+            *("xvfb-run", "-a", "-s", "-screen 0 1280x720x24"),
+            *(str(PROGRAM), "--config", str(_config(folder)), "--broker", broker.url),
+            *("--no-voice", "--state-dir", str(folder / "state")),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    errors: list[str] = []
+    opened = threading.Event()
+
+    def read_stderr() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            errors.append(line)
+            if "the board window is open" in line:
+                opened.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    try:
+        wait_for(
+            lambda: opened.is_set() or process.poll() is not None,
+            timeout=60,
+            what="the board window",
+        )
+        assert opened.is_set(), "".join(errors)[-3000:]
+        wait_for(lambda: any(s.online for s in edge.statuses), what="the board online")
+        board_pid = _python_child(process.pid)
+        os.kill(board_pid, signal.SIGTERM)  # the board itself (xvfb-run is a shell)
+        assert process.wait(timeout=30) == 0, "".join(errors)[-3000:]  # its exit status
+        wait_for(lambda: not edge.statuses[-1].online, what="the offline status")
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        edge.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _python_child(parent: int) -> int:
+    """The pid of the Python process (the board) among the descendants of ``parent``."""
+    wait_for(lambda: bool(_descendants_running_python(parent)), what="the board's process")
+    return _descendants_running_python(parent)[0]
+
+
+def _descendants_running_python(parent: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    result, todo = [], [parent]
+    while todo:
+        pid = todo.pop()
+        for child in children.get(pid, []):
+            todo.append(child)
+            try:
+                argv0 = (Path("/proc") / str(child) / "cmdline").read_bytes().split(b"\0")[0]
+            except OSError:
+                continue
+            if b"python" in argv0:
+                result.append(child)
+    return result
