@@ -40,10 +40,16 @@ from edge_gateway.console.users import ConsoleUsers, Person, SignInRefused
 from edge_gateway.console.view import room_page
 from edge_gateway.queue.desk import QueueDesk, RoomAction
 from edge_gateway.queue.errors import QueueError
+from edge_gateway.queue.store import StaleQueueError
 from shared.settings import campus_label
 
 log = logging.getLogger(__name__)
 
+STALE_SENTENCE = (
+    "排队数据被另一个程序修改，操作未执行：请重试，若反复出现请联系信息科（同一数据目录只能运行一个网关）"
+    " / the queue was changed by another program and nothing was done: try again; if it "
+    "keeps happening call IT (only one gateway may run on a data directory)"
+)
 GROUPS = {"": "", "elderly": "老年人", "disabled": "残疾人", "military": "军人"}
 
 
@@ -208,6 +214,8 @@ def create_console_app(
             )
         except QueueError as refused:
             return _answer(request, room, False, str(refused))
+        except StaleQueueError:
+            return _answer(request, room, False, STALE_SENTENCE)
         numbers = sorted({t.ticket for t in applied.transitions if t.ticket})
         log.info("console: %s did %s in room %s on %s", who.username, chosen, room, numbers)
         return _answer(request, room, True, _done_sentence(chosen, numbers), tickets=numbers)
@@ -234,6 +242,8 @@ def create_console_app(
             )
         except QueueError as refused:
             return _answer(request, room, False, str(refused))
+        except StaleQueueError:
+            return _answer(request, room, False, STALE_SENTENCE)
         parts = [
             f"{c.ticket.number}（{desk.queue.rooms[c.ticket.room].label}"
             f"{'' if c.new else '，已签到'}）"

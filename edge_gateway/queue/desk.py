@@ -107,7 +107,7 @@ class QueueDesk:
         Raises :class:`QueueError` (nothing written) when the rules refuse."""
         with self._lock:
             applied = action(self._service)
-            if applied.transitions:
+            if applied.transitions or applied.seqs:
                 for listener in self._listeners:
                     try:
                         listener(applied)

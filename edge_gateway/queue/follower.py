@@ -74,8 +74,10 @@ class QueueFollower:
                 self._stop.wait(self._interval)
 
     def step(self) -> int:
-        """One round: apply new MPPS events, then pending hub check-ins. Returns how many
-        rows it handled (0: nothing new)."""
+        """One round: start a new business day when the reset time has passed (boards then
+        show the empty rooms at once, not at the first action of the day), apply new MPPS
+        events, then pending hub check-ins. Returns how many rows it handled."""
+        self._desk.run(lambda s: s.refresh_day())
         return self._follow_mpps() + self._follow_arrivals()
 
     def _follow_mpps(self) -> int:

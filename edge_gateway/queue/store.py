@@ -330,6 +330,12 @@ class QueueService:
         an :class:`Applied` without transitions."""
         return self._run(lambda q, now: actions.complete_by_accession(q, accession, now=now))
 
+    def refresh_day(self) -> Applied:
+        """Start the business day if it has turned (reset time passed): yesterday's
+        tickets leave and the rooms' pictures change (new seqs, no transitions). An
+        :class:`Applied` without seqs when nothing changed."""
+        return self._run(lambda q, now: Outcome(q, ()))
+
     def cancel(self, number: str, *, reason: str = "") -> Applied:
         return self._run(lambda q, now: actions.cancel(q, number, now=now, reason=reason))
 

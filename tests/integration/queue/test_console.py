@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from edge_gateway.config import EdgeSettings
+from edge_gateway.console.users import ConsoleUsers
 from edge_gateway.queue_runtime import QueueRuntime
 from edge_gateway.sync.agent import build_agent
 from hub.models.audit import AuditEvent
@@ -247,3 +248,34 @@ def test_forged_cookies_are_refused(tmp_path: Path, forged: str) -> None:
             assert client.get("/console").status_code == 303
     finally:
         rt.stop()
+
+
+def test_a_second_gateway_on_the_same_data_dir_is_refused_not_obeyed(tmp_path: Path) -> None:
+    """Two gateways started on one data directory by mistake: the one that did not write
+    last is told so (and writes nothing) instead of overwriting the queue."""
+    first = runtime(tmp_path / "edge")
+    second = runtime(tmp_path / "edge")
+    try:
+        schedule(first, "P1", "LI^SI=李^四", "ACC1")
+        schedule(first, "P2", "WANG^WU=王^五", "ACC2")
+        users = ConsoleUsers(first.engine, "dongge", None)
+        users._remember(
+            "tech1", PASSWORD, {"role": "technician", "campuses": ["dongge"], "display_name": ""}
+        )
+        answers = []
+        for rt, patient in ((first, "P1"), (second, "P2")):
+            assert rt.console is not None
+            with httpx.Client(
+                base_url=f"http://127.0.0.1:{rt.console.port}",
+                headers={"Accept": "application/json"},
+            ) as client:
+                assert _login(client, "tech1", PASSWORD).status_code == 303
+                answers.append(
+                    client.post("/console/rooms/ct1/check-in", data={"patient_id": patient})
+                )
+        assert answers[0].status_code == 200
+        assert answers[1].status_code == 409 and "同一数据目录只能运行一个网关" in answers[1].text
+        assert [t.patient_id for t in first.desk.queue.tickets.values()] == ["P1"]
+    finally:
+        second.stop()
+        first.stop()

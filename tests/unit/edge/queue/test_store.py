@@ -283,3 +283,18 @@ def test_second_writer_on_same_campus_is_refused(tmp_path: Path) -> None:
     assert outbox(engine, "%") == before
     assert stale.queue.rooms["ct1"].serving is None
     assert service(tmp_path / "index.db", clock).queue == first.queue
+
+
+def test_refresh_day_clears_yesterday_once_and_raises_the_seqs(tmp_path: Path) -> None:
+    clock = Clock(at(17))
+    svc = service(tmp_path / "index.db", clock)
+    check_in(svc, clock, "p1")
+    assert svc.refresh_day().seqs == {}  # same day: nothing to do, nothing written
+    before = svc.seq("ct1")
+    clock.now = at(7, day=26)  # the next morning, after the reset time
+    applied = svc.refresh_day()
+    assert applied.transitions == () and applied.seqs["ct1"] == before + 1
+    assert svc.queue.tickets == {}
+    assert svc.refresh_day().seqs == {}
+    again = service(tmp_path / "index.db", clock)  # the new day survives a restart
+    assert again.queue.tickets == {} and again.seq("ct1") == before + 1
