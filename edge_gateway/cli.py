@@ -9,12 +9,14 @@
     pacs-edge serve ... --hub-url https://hub.example.org --hub-token-file /etc/pacs/edge.token
     pacs-edge sync status --data-dir DIR
     pacs-edge sync retry --data-dir DIR
+    pacs-edge console-user add --data-dir DIR --username li --role technician
     pacs-edge demo
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import signal
 import sys
@@ -25,8 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import Engine
 
 from edge_gateway.config import EdgeSettings
+from edge_gateway.console.users import ConsoleUsers
 from edge_gateway.gateway import ConfigurationError, build_gateway
 from edge_gateway.logs import configure_logging
 from edge_gateway.peers import PeersFileError, load_peers
@@ -189,6 +193,54 @@ def _cmd_sync_retry(args: argparse.Namespace) -> int:
     return 0
 
 
+def _console_users(args: argparse.Namespace) -> tuple[ConsoleUsers, Engine]:
+    settings = _settings(args)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = open_index(settings.index_path)
+    return ConsoleUsers(engine, settings.campus, None), engine
+
+
+def _cmd_console_user_add(args: argparse.Namespace) -> int:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("密码 / password: ")
+        if getpass.getpass("再输一次 / again: ") != password:
+            print("pacs-edge: 两次密码不一致 / the passwords differ", file=sys.stderr)
+            return 2
+    users, engine = _console_users(args)
+    try:
+        users.add_local(args.username, password, args.role, args.display_name or "")
+    finally:
+        engine.dispose()
+    print(f"console user {args.username} ({args.role}) added at this gateway")
+    return 0
+
+
+def _cmd_console_user_list(args: argparse.Namespace) -> int:
+    users, engine = _console_users(args)
+    try:
+        for username, display, role, local, refreshed in users.listed():
+            origin = "local" if local else f"from the hub, last sign-in {refreshed:%Y-%m-%d %H:%M}"
+            print(f"{username}\t{display}\t{role}\t{origin}")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _cmd_console_user_remove(args: argparse.Namespace) -> int:
+    users, engine = _console_users(args)
+    try:
+        found = users.remove(args.username)
+    finally:
+        engine.dispose()
+    if not found:
+        print(f"pacs-edge: no console user {args.username} here", file=sys.stderr)
+        return 1
+    print(f"console user {args.username} removed")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     if args.hub_url:
         from edge_gateway.demo.synced import run_synced_demo
@@ -312,6 +364,28 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--date", default="", help="only this day, YYYY-MM-DD")
     ls.add_argument("--all", action="store_true", help="include completed and discontinued steps")
     ls.set_defaults(func=_cmd_worklist_list)
+
+    cu = sub.add_parser(
+        "console-user", help="console users of a gateway without a hub (技师控制台账号)"
+    )
+    cu_sub = cu.add_subparsers(dest="console_user_command", required=True)
+    cu_add = cu_sub.add_parser("add", help="add or reset a console user kept at this gateway")
+    _common(cu_add, data_dir_only=True)
+    cu_add.add_argument("--campus", help="dongge or xianhu (PACS_EDGE_CAMPUS)")
+    cu_add.add_argument("--username", required=True)
+    cu_add.add_argument("--role", default="technician", choices=["technician", "registrar"])
+    cu_add.add_argument("--display-name", default="", help="e.g. 李技师")
+    cu_add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    cu_add.set_defaults(func=_cmd_console_user_add)
+    cu_ls = cu_sub.add_parser("list", help="console users known here")
+    _common(cu_ls, data_dir_only=True)
+    cu_ls.set_defaults(func=_cmd_console_user_list)
+    cu_rm = cu_sub.add_parser("remove", help="forget a console user here")
+    _common(cu_rm, data_dir_only=True)
+    cu_rm.add_argument("--username", required=True)
+    cu_rm.set_defaults(func=_cmd_console_user_remove)
 
     st = sub.add_parser("status", help="archive size and outbox backlog")
     _common(st, data_dir_only=True)

@@ -86,6 +86,9 @@ class EdgeSettings(PacsSettings):
     mqtt_ca_file: Path | None = None
     mqtt_embedded_port: int | None = Field(default=None, ge=1, le=65535)
     """Run a small MQTT 3.1.1 broker inside the gateway on this port (demo, trials)."""
+    mqtt_embedded_bind: str = "127.0.0.1"
+    """Address of the built-in broker. It has no passwords: widen it (e.g. 0.0.0.0 for
+    boards on other PCs) only on a trial network, never next to patients' devices."""
     console_port: int = Field(default=8080, ge=0, le=65535)
     """HTTP port of the technician console (0: any free port)."""
     console_bind: str | None = None

@@ -192,6 +192,6 @@ def build_queue_runtime(
     embedded = None
     address = parse_broker_url(settings.mqtt_url) if settings.mqtt_url else None
     if address is None and settings.mqtt_embedded_port is not None:
-        embedded = EmbeddedBroker(settings.bind, settings.mqtt_embedded_port)
+        embedded = EmbeddedBroker(settings.mqtt_embedded_bind, settings.mqtt_embedded_port)
         address = parse_broker_url(embedded.url)
     return QueueRuntime(settings, engine, desk, service, follower, app, address, embedded, hub)

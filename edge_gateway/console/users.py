@@ -6,7 +6,8 @@ and names the person's role and campuses; on success the edge keeps an argon2 ha
 password with that role and those campuses (``console_user``). When the hub refuses, the
 cached entry is dropped (a changed or revoked password stops working here too). When the
 hub cannot be reached (or the edge runs without a hub), the cache decides, for entries
-refreshed within ``max_age``.
+refreshed within ``max_age``. A gateway without a hub gets its console users from
+``pacs-edge console-user add`` (kept here only; they do not expire).
 
 Only technicians (技师) and registrars (登记员) of this edge's campus may use the console.
 """
@@ -47,6 +48,9 @@ class ConsoleUser(EdgeModel, table=True):
     campuses: str
     """Comma-separated campus codes."""
     refreshed_at: datetime
+    local: bool = False
+    """Added at this gateway (``pacs-edge console-user add``) for a gateway without a hub:
+    never expires; a hub, when there is one, still decides first."""
 
 
 _USER = ConsoleUser.__table__  # type: ignore[attr-defined]
@@ -149,6 +153,40 @@ class ConsoleUsers:
                 return self._remember(username, password, found)
         return self._from_cache(username, password)
 
+    def add_local(self, username: str, password: str, role: str, display_name: str = "") -> None:
+        """Add (or reset) a console user kept at this gateway only. Raises ValueError with
+        a sentence for a bad user name, role or password."""
+        username = username.strip()
+        if not username or len(username) > 64 or any(c.isspace() for c in username):
+            raise ValueError("用户名须为 1–64 个非空白字符 / the user name must be 1-64 characters")
+        if role not in CONSOLE_ROLES:
+            raise ValueError(
+                f"角色只能是 {', '.join(sorted(CONSOLE_ROLES))} / role must be one of "
+                f"{', '.join(sorted(CONSOLE_ROLES))}"
+            )
+        if len(password) < 8:
+            raise ValueError("密码至少 8 个字符 / the password needs at least 8 characters")
+        self._store(username, password, display_name or username, role, [self._campus], True)
+
+    def remove(self, username: str) -> bool:
+        """Forget ``username`` at this gateway; True when there was such a user."""
+        with self._engine.begin() as conn:
+            return bool(conn.execute(delete(_USER).where(_USER.c.username == username)).rowcount)
+
+    def listed(self) -> list[tuple[str, str, str, bool, datetime]]:
+        """(username, display name, role, local, refreshed at) of every known user."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    _USER.c.username,
+                    _USER.c.display_name,
+                    _USER.c.role,
+                    _USER.c.local,
+                    _USER.c.refreshed_at,
+                ).order_by(_USER.c.username)
+            ).all()
+        return [(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
+
     def _allowed(self, role: str, campuses: list[str]) -> None:
         if role not in CONSOLE_ROLES:
             raise SignInRefused(
@@ -166,6 +204,18 @@ class ConsoleUsers:
         campuses = [str(c) for c in raw] if isinstance(raw, list) else []
         self._allowed(role, campuses)
         display = str(me.get("display_name") or username)
+        self._store(username, password, display, role, campuses, False)
+        return Person(username, display, role)
+
+    def _store(
+        self,
+        username: str,
+        password: str,
+        display: str,
+        role: str,
+        campuses: list[str],
+        local: bool,
+    ) -> None:
         row = {
             "username": username,
             "password_hash": self._hasher.hash(password),
@@ -173,6 +223,7 @@ class ConsoleUsers:
             "role": role,
             "campuses": ",".join(campuses),
             "refreshed_at": datetime.now(UTC),
+            "local": local,
         }
         with self._engine.begin() as conn:
             stmt = insert(_USER).values(row)
@@ -182,7 +233,6 @@ class ConsoleUsers:
                     set_={k: v for k, v in row.items() if k != "username"},
                 )
             )
-        return Person(username, display, role)
 
     def _forget(self, username: str) -> None:
         with self._engine.begin() as conn:
@@ -201,7 +251,7 @@ class ConsoleUsers:
         refreshed = row.refreshed_at
         if refreshed.tzinfo is None:
             refreshed = refreshed.replace(tzinfo=UTC)
-        if datetime.now(UTC) - refreshed > self._max_age:
+        if not row.local and datetime.now(UTC) - refreshed > self._max_age:
             raise refused
         try:
             self._hasher.verify(row.password_hash, password)

@@ -4,6 +4,9 @@ console while the hub is away (cached sign-in)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -279,3 +282,45 @@ def test_a_second_gateway_on_the_same_data_dir_is_refused_not_obeyed(tmp_path: P
     finally:
         second.stop()
         first.stop()
+
+
+def test_a_gateway_without_a_hub_signs_in_its_own_console_users(tmp_path: Path) -> None:
+    program = Path(sys.executable).with_name("pacs-edge")
+    data_dir = tmp_path / "edge"
+    added = subprocess.run(
+        [
+            *(str(program), "console-user", "add", "--data-dir", str(data_dir)),
+            *("--username", "li", "--role", "technician", "--display-name", "李技师"),
+            "--password-stdin",
+        ],
+        input="Local-Passw0rd\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert added.returncode == 0, added.stderr
+    short = subprocess.run(
+        [str(program), "console-user", "add", "--data-dir", str(data_dir), "--username", "x"],
+        input="short\n",
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert short.returncode != 0
+    rt = runtime(data_dir)
+    assert rt.console is not None
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{rt.console.port}") as client:
+            assert _login(client, "li", "wrong-password").status_code == 401
+            assert _login(client, "li", "Local-Passw0rd").status_code == 303
+            assert "李技师" in client.get("/console/rooms/ct1").text
+    finally:
+        rt.stop()
+    listed = subprocess.run(
+        [str(program), "console-user", "list", "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "li\t李技师\ttechnician\tlocal" in listed.stdout
