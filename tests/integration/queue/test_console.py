@@ -68,6 +68,8 @@ def test_console_in_chromium_with_hub_users(tmp_path: Path) -> None:
         try:
             schedule(rt, "P1", "ZHANG^SANFENG=张^三丰", "ACC1")
             schedule(rt, "P2", "WANG^WU=王^五", "ACC2")
+            schedule(rt, "P3", "LI^SI=李^四", "ACC3")
+            schedule(rt, "P4", "ZHAO^LIU=赵^六", "ACC4")
             with chromium() as driver:
                 driver.get(f"{base}/console/rooms/ct1")
                 assert "/console/login" in driver.current_url  # sign-in first
@@ -105,11 +107,27 @@ def test_console_in_chromium_with_hub_users(tmp_path: Path) -> None:
                 assert "C001" in _text(driver, "missed")
                 _click(driver, "return-C001")
                 assert "已召回排队" in _text(driver, "message")
+                for patient in ("P3", "P4"):
+                    driver.find_element(By.ID, "checkin-patient").send_keys(patient)
+                    _click(driver, "checkin-submit")
                 _press(driver, "n")
                 assert _text(driver, "current-ticket") == "C002"
+                _press(driver, "e")
+                assert "开始检查：C002" in _text(driver, "message")
+                assert "检查中" in _text(driver, "current")
                 _press(driver, "c")
                 assert "检查完成：C002" in _text(driver, "message")
                 assert _text(driver, "done-today") == "1"
+                _click(driver, "prep-C003")  # a waiting patient sent to drink water
+                assert "已去准备：C003" in _text(driver, "message")
+                assert "C003" in _text(driver, "preparing")
+                old = driver.find_element(By.TAG_NAME, "html")
+                driver.find_element(By.ID, "cancel-C004").click()
+                driver.switch_to.alert.accept()  # "取消 C004 号的排队？"
+                WebDriverWait(driver, 10).until(lambda d: _stale(old))
+                assert "已取消：C004" in _text(driver, "message")
+                _click(driver, "prep-back-C003")
+                assert "准备完成" in _text(driver, "message")
                 _press(driver, "s")
                 assert "暂停" in _text(driver, "paused")
                 _press(driver, "n")
@@ -133,7 +151,7 @@ def test_console_in_chromium_with_hub_users(tmp_path: Path) -> None:
 
 
 def _reads_reach_the_hub_audit(tmp_path: Path, rt: QueueRuntime, hub: RunningHub) -> None:
-    """The room pages showed P1 and P2 to tech1: each is reported once to the hub, whose
+    """The room pages showed P1 to P4 to tech1: each is reported once to the hub, whose
     audit trail then holds the technician's reads (delivered by the real sync agent)."""
     with rt.engine.connect() as conn:
         payloads = [
@@ -143,7 +161,7 @@ def _reads_reach_the_hub_audit(tmp_path: Path, rt: QueueRuntime, hub: RunningHub
             ).scalars()
         ]
     reported = [pid for p in payloads for pid in p["patient_ids"]]
-    assert sorted(reported) == ["P1", "P2"] and {p["username"] for p in payloads} == {"tech1"}
+    assert sorted(reported) == ["P1", "P2", "P3", "P4"] and {p["username"] for p in payloads} == {"tech1"}
     token_file = tmp_path / "edge.token"
     token_file.write_text(hub.device_token("dongge"), encoding="utf-8")
     agent = build_agent(
@@ -168,7 +186,7 @@ def _reads_reach_the_hub_audit(tmp_path: Path, rt: QueueRuntime, hub: RunningHub
                 ).all()
             return sorted(str(r) for r in rows)
 
-        wait_until(lambda: audited() == ["P1", "P2"], timeout=30, what="reads audited at hub")
+        wait_until(lambda: audited() == ["P1", "P2", "P3", "P4"], timeout=30, what="reads audited at hub")
     finally:
         agent.stop()
 
