@@ -21,7 +21,7 @@ from enum import StrEnum
 
 from sqlalchemy import Engine, select
 
-from edge_gateway.queue.errors import QueueError
+from edge_gateway.queue.errors import NothingScheduled, QueueError
 from edge_gateway.queue.model import ACTIVE_STATES, CampusQueue, CheckInRequest, Ticket
 from edge_gateway.queue.numbering import business_day
 from edge_gateway.queue.store import Applied, QueueService
@@ -174,7 +174,7 @@ class QueueDesk:
         rules refuse (e.g. too early; no room for the modality)."""
         steps = self._todays_steps(patient_id=patient_id, accession=accession)
         if not steps:
-            raise QueueError(
+            raise NothingScheduled(
                 "今天没有找到您的检查预约，请到登记处咨询",
                 "no exam is scheduled today for this patient: please ask the registration desk",
             )

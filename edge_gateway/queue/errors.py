@@ -15,3 +15,7 @@ class QueueError(Exception):
         super().__init__(f"{zh} / {en}")
         self.zh = zh
         self.en = en
+
+
+class NothingScheduled(QueueError):
+    """Check-in refused because the patient has no exam on today's worklist here."""

@@ -6,7 +6,9 @@
   reads the ``mpps.*`` rows they write to the outbox (in id order, from a cursor kept in
   ``sync_state``), which works the same with one process or many.
 * Check-ins made at the hub (a registrar's 报到): the order-feed sync writes them to
-  ``queue_arrival``; each is checked in once and marked handled with its outcome.
+  ``queue_arrival``; each is checked in once and marked handled with its outcome. One the
+  rules refuse for now (too early for the appointment) is tried again every minute, until
+  it works or its exam is no longer on today's worklist.
 
 :meth:`QueueFollower.step` does one round and is what tests drive; :meth:`start` runs it
 every ``interval`` seconds on a thread until :meth:`stop`.
@@ -17,12 +19,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, func, select, update
 
 from edge_gateway.queue.desk import QueueDesk
-from edge_gateway.queue.errors import QueueError
+from edge_gateway.queue.errors import NothingScheduled, QueueError
 from edge_gateway.queue.model import TicketState
 from edge_gateway.queue.tables import QueueArrival
 from edge_gateway.store.models import OutboxEvent
@@ -34,6 +36,8 @@ _OUTBOX = OutboxEvent.__table__  # type: ignore[attr-defined]
 _ARRIVAL = QueueArrival.__table__  # type: ignore[attr-defined]
 MPPS_CURSOR = "queue.mpps_cursor"
 MPPS_KINDS = ("mpps.in_progress", "mpps.completed")
+RETRY_SECONDS = 60
+"""How soon a hub check-in the queue refused (too early, room missing) is tried again."""
 _BATCH = 200
 
 
@@ -119,10 +123,14 @@ class QueueFollower:
                 return
 
     def _follow_arrivals(self) -> int:
+        now = datetime.now(UTC)
         with self._engine.connect() as conn:
             pending = conn.execute(
                 select(_ARRIVAL.c.accession, _ARRIVAL.c.patient_id)
-                .where(_ARRIVAL.c.handled_at.is_(None))
+                .where(
+                    _ARRIVAL.c.handled_at.is_(None),
+                    (_ARRIVAL.c.next_try_at.is_(None)) | (_ARRIVAL.c.next_try_at <= now),
+                )
                 .order_by(_ARRIVAL.c.requested_at)
                 .limit(_BATCH)
             ).all()
@@ -139,11 +147,32 @@ class QueueFollower:
                     f"{c.ticket.number}{'' if c.new else ' (held)'}" for c in checked
                 )
                 log.info("queue: hub check-in of %s → ticket %s", accession, outcome)
-            except QueueError as error:
+            except NothingScheduled as error:
                 outcome = f"refused: {error}"
                 log.warning("queue: hub check-in of %s refused: %s", accession, error)
+            except QueueError as error:  # e.g. too early: try again until it works or the
+                # exam is no longer on today's worklist
+                self._postpone(accession, f"waiting: {error}")
+                continue
             self._mark(accession, outcome)
         return len(pending)
+
+    def _postpone(self, accession: str, outcome: str) -> None:
+        with self._engine.begin() as conn:
+            attempts = conn.scalar(
+                select(_ARRIVAL.c.attempts).where(_ARRIVAL.c.accession == accession)
+            )
+            if not attempts:
+                log.info("queue: hub check-in of %s not possible yet: %s", accession, outcome)
+            conn.execute(
+                update(_ARRIVAL)
+                .where(_ARRIVAL.c.accession == accession)
+                .values(
+                    attempts=(attempts or 0) + 1,
+                    next_try_at=datetime.now(UTC) + timedelta(seconds=RETRY_SECONDS),
+                    outcome=outcome[:500],
+                )
+            )
 
     def _mark(self, accession: str, outcome: str) -> None:
         with self._engine.begin() as conn:

@@ -73,3 +73,6 @@ class QueueArrival(EdgeModel, table=True):
     requested_at: datetime
     handled_at: datetime | None = None
     outcome: str = ""
+    attempts: int = 0
+    next_try_at: datetime | None = None
+    """When a refused check-in (e.g. too early) is tried again; None: at once."""

@@ -161,7 +161,9 @@ def _reads_reach_the_hub_audit(tmp_path: Path, rt: QueueRuntime, hub: RunningHub
             ).scalars()
         ]
     reported = [pid for p in payloads for pid in p["patient_ids"]]
-    assert sorted(reported) == ["P1", "P2", "P3", "P4"] and {p["username"] for p in payloads} == {"tech1"}
+    assert sorted(reported) == ["P1", "P2", "P3", "P4"] and {p["username"] for p in payloads} == {
+        "tech1"
+    }
     token_file = tmp_path / "edge.token"
     token_file.write_text(hub.device_token("dongge"), encoding="utf-8")
     agent = build_agent(
@@ -186,7 +188,9 @@ def _reads_reach_the_hub_audit(tmp_path: Path, rt: QueueRuntime, hub: RunningHub
                 ).all()
             return sorted(str(r) for r in rows)
 
-        wait_until(lambda: audited() == ["P1", "P2", "P3", "P4"], timeout=30, what="reads audited at hub")
+        wait_until(
+            lambda: audited() == ["P1", "P2", "P3", "P4"], timeout=30, what="reads audited at hub"
+        )
     finally:
         agent.stop()
 

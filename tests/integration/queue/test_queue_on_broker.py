@@ -3,7 +3,7 @@ the broker with masked names only, MPPS and hub check-ins followed, broker resta
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,13 @@ from edge_gateway.queue.errors import QueueError
 from edge_gateway.queue.model import TicketState
 from edge_gateway.queue.tables import QueueArrival
 from shared.mqtt.payloads import CallEvent, DeviceStatus, QueueState
-from tests.integration.queue.support import Listener, runtime, schedule, wait_until
+from tests.integration.queue.support import (
+    SHANGHAI,
+    Listener,
+    runtime,
+    schedule,
+    wait_until,
+)
 from tests.support.mosquitto import PrivateBroker, private_broker
 
 
@@ -137,6 +143,23 @@ def test_mpps_and_hub_check_ins_move_the_queue(tmp_path: Path, broker: PrivateBr
         wait_until(lambda: _outcome(rt, "ACC1") != "", what="echo handled")
         assert _outcome(rt, "ACC1") == "held by C001"
         assert len(rt.desk.queue.tickets) == 2
+        # 报到 at the hub 90 minutes before the appointment: too early; tried again later
+        schedule(rt, "P3", "ZHOU^QI=周^七", "ACC3", minutes_from_now=90)
+        with rt.engine.begin() as conn:
+            conn.execute(
+                insert(QueueArrival.__table__).values(  # type: ignore[attr-defined]
+                    accession="ACC3", patient_id="P3", requested_at=datetime.now(UTC)
+                )
+            )
+        wait_until(lambda: _outcome(rt, "ACC3").startswith("waiting:"), what="postponed")
+        assert "too early" in _outcome(rt, "ACC3") or "早" in _outcome(rt, "ACC3")
+        with rt.engine.begin() as conn:  # the appointment comes near; the retry is due
+            conn.execute(
+                text("UPDATE scheduled_step SET start_time = :t WHERE accession = 'ACC3'"),
+                {"t": (datetime.now(SHANGHAI) + timedelta(minutes=5)).strftime("%H%M%S")},
+            )
+            conn.execute(text("UPDATE queue_arrival SET next_try_at = NULL"))
+        wait_until(lambda: _outcome(rt, "ACC3") == "C003", what="checked in on retry")
     finally:
         rt.stop()
 
