@@ -59,7 +59,10 @@ class ConsoleServer:
 
     def __init__(self, app: object, bind: str, port: int) -> None:
         family = socket.AF_INET6 if ":" in bind else socket.AF_INET
-        self._socket = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on accepted sockets whose
+        # protocol says TCP, and without it every answer (head and body written apart)
+        # waits ~40 ms for the browser's delayed ACK.
+        self._socket = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((bind, port))
         self._socket.listen(128)

@@ -1,12 +1,14 @@
 """Persistence of a campus's queue in the edge's SQLite index: every transition survives a
 restart and is an outbox event.
 
-Schema choice — a snapshot per campus-day plus a transitions log (tables in
-:mod:`edge_gateway.queue.tables`), not a normalised ticket/room/counter schema:
+Schema choice — a snapshot of rooms and counters per campus-day, one serialised row per
+ticket, and a transitions log (tables in :mod:`edge_gateway.queue.tables`), not a
+normalised schema of columns:
 
-* the queue is small (hundreds of tickets a day) and always wholly in memory, where the pure
-  actions work on the entire :class:`CampusQueue`; writing that whole value back in one row
-  is one UPDATE per action, and reading it back is exactly the state the rules saw, with no
+* the queue is always wholly in memory, where the pure actions work on the entire
+  :class:`CampusQueue`; each action writes back the small rooms/counters row and only the
+  ticket rows it changed (unchanged tickets are the very same objects), so its cost does not
+  grow through the day; reading it back is exactly the state the rules saw, with no
   mapping of pins, prep states or per-ticket history onto columns that could drift;
 * the questions asked of the database (statistics, audit, "what happened to C012") are
   answered by the append-only ``queue_transition`` log and by the hub from the outbox, not
@@ -26,12 +28,12 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
@@ -53,10 +55,16 @@ from edge_gateway.queue.model import (
     new_queue,
 )
 from edge_gateway.queue.numbering import business_day
-from edge_gateway.queue.tables import QueueRoomSeq, QueueSnapshot, QueueTransitionRow
+from edge_gateway.queue.tables import (
+    QueueRoomSeq,
+    QueueSnapshot,
+    QueueTicketRow,
+    QueueTransitionRow,
+)
 from edge_gateway.store.outbox import add_event
 
 _SNAPSHOT = QueueSnapshot.__table__  # type: ignore[attr-defined]
+_TICKET = QueueTicketRow.__table__  # type: ignore[attr-defined]
 _TRANSITION = QueueTransitionRow.__table__  # type: ignore[attr-defined]
 _SEQ = QueueRoomSeq.__table__  # type: ignore[attr-defined]
 
@@ -103,9 +111,25 @@ def _decode_transition(d: dict[str, Any]) -> Transition:
     )
 
 
+_PLAIN_TICKET_FIELDS = (
+    "number",
+    "prefix",
+    "seq",
+    "campus",
+    "room",
+    "modality",
+    "patient_id",
+    "full_name",
+    "special_group",
+    "pin",
+    "missed_count",
+    "call_attempts",
+)
+
+
 def _encode_ticket(t: Ticket) -> dict[str, Any]:
     return {
-        **{k: v for k, v in asdict(t).items() if isinstance(v, str | int | None)},
+        **{name: getattr(t, name) for name in _PLAIN_TICKET_FIELDS},
         "day": t.day.isoformat(),
         "level": t.level.value,
         "status": t.status.value,
@@ -148,11 +172,20 @@ def _decode_ticket(d: dict[str, Any]) -> Ticket:
     )
 
 
+def encode_ticket(ticket: Ticket) -> str:
+    """One ticket (with its history) as JSON, as a ``queue_ticket`` row holds it."""
+    return json.dumps(_encode_ticket(ticket), ensure_ascii=False)
+
+
+def decode_ticket(text: str) -> Ticket:
+    return _decode_ticket(json.loads(text))
+
+
 def encode_queue(queue: CampusQueue) -> str:
-    """The queue's rooms, tickets and number counters as JSON (the config is not saved)."""
+    """The queue's rooms and number counters as JSON (tickets are rows of their own; the
+    config is not saved)."""
     data = {
         "rooms": [{**asdict(r), "durations": list(r.durations)} for r in queue.rooms.values()],
-        "tickets": [_encode_ticket(t) for t in queue.tickets.values()],
         "counters": [
             {"prefix": c.prefix, "day": c.day.isoformat(), "last": c.last}
             for c in queue.counters.values()
@@ -161,10 +194,12 @@ def encode_queue(queue: CampusQueue) -> str:
     return json.dumps(data, ensure_ascii=False)
 
 
-def decode_queue(text: str, config: QueueConfig) -> CampusQueue:
-    """The queue saved by :func:`encode_queue`, under ``config``: configured rooms take their
-    label and modality from the config (new rooms start empty); saved rooms no longer
-    configured are kept so their tickets can still be served, transferred or cancelled."""
+def decode_queue(text: str, config: QueueConfig, tickets: Iterable[Ticket] = ()) -> CampusQueue:
+    """The queue saved by :func:`encode_queue` with its ``tickets``, under ``config``:
+    configured rooms take their label and modality from the config (new rooms start empty);
+    saved rooms no longer configured are kept so their tickets can still be served,
+    transferred or cancelled. (A snapshot written before tickets had rows of their own
+    holds them under ``"tickets"``; those are read too.)"""
     data = json.loads(text)
     saved = {
         r["room"]: RoomState(**{**r, "durations": tuple(r["durations"])}) for r in data["rooms"]
@@ -174,12 +209,13 @@ def decode_queue(text: str, config: QueueConfig) -> CampusQueue:
         if room in saved:
             rooms[room] = replace(saved[room], label=state.label, modality=state.modality)
     rooms.update({r: s for r, s in saved.items() if r not in rooms})
-    tickets = {t["number"]: _decode_ticket(t) for t in data["tickets"]}
+    found = {t["number"]: _decode_ticket(t) for t in data.get("tickets", ())}
+    found.update({t.number: t for t in tickets})
     counters = {
         c["prefix"]: NumberCounter(c["prefix"], date.fromisoformat(c["day"]), c["last"])
         for c in data["counters"]
     }
-    return CampusQueue(config=config, rooms=rooms, tickets=tickets, counters=counters)
+    return CampusQueue(config=config, rooms=rooms, tickets=found, counters=counters)
 
 
 def changed_rooms(old: CampusQueue, new: CampusQueue) -> set[str]:
@@ -247,6 +283,7 @@ class QueueService:
         self._seqs: dict[str, int] = {}
         self._day: date | None = None
         self._version = 0
+        self._rewrite_all = False
 
     @property
     def queue(self) -> CampusQueue:
@@ -274,12 +311,24 @@ class QueueService:
                 seqs = conn.execute(
                     select(_SEQ.c.room, _SEQ.c.seq).where(_SEQ.c.campus == campus)
                 ).all()
+                tickets = []
+                if row is not None:
+                    tickets = [
+                        decode_ticket(text)
+                        for text in conn.execute(
+                            select(_TICKET.c.state).where(
+                                _TICKET.c.campus == campus, _TICKET.c.day == row.day
+                            )
+                        ).scalars()
+                    ]
             self._seqs = {str(r): int(s) for r, s in seqs}
             if row is None:
                 queue, self._day, self._version = new_queue(self._config), None, 0
             else:
-                queue = decode_queue(row.state, self._config)
+                queue = decode_queue(row.state, self._config, tickets)
                 self._day, self._version = row.day, int(row.version)
+                # a snapshot from before tickets had rows: write them all at the next save
+                self._rewrite_all = "tickets" in json.loads(row.state)
             self._queue = queue
             now = self._clock()
             started = start_day(queue, now=now)
@@ -359,6 +408,7 @@ class QueueService:
         stamp = now.astimezone(UTC)
         with self._engine.begin() as conn:
             version = self._save_snapshot(conn, day, outcome.queue, stamp)
+            self._save_tickets(conn, current, outcome.queue, stamp)
             for t in outcome.transitions:
                 payload = event_payload(outcome.queue, t, seqs.get(t.room))
                 subject = t.ticket or t.room
@@ -378,8 +428,49 @@ class QueueService:
                     )
                 )
         self._queue, self._day, self._version = outcome.queue, day, version
+        self._rewrite_all = False
         self._seqs.update(seqs)
         return Applied(outcome.queue, outcome.transitions, seqs)
+
+    def _save_tickets(
+        self, conn: Connection, old: CampusQueue, new: CampusQueue, stamp: datetime
+    ) -> None:
+        """Write the tickets ``new`` changed or added (the same object means unchanged: the
+        actions replace what they change) and delete those it dropped."""
+        campus = self._config.campus
+        changed = [
+            t
+            for number, t in new.tickets.items()
+            if self._rewrite_all or old.tickets.get(number) is not t
+        ]
+        if changed:
+            upsert = sqlite_insert(_TICKET).values(
+                [
+                    {
+                        "campus": campus,
+                        "day": t.day,
+                        "number": t.number,
+                        "state": encode_ticket(t),
+                        "updated_at": stamp,
+                    }
+                    for t in changed
+                ]
+            )
+            conn.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=["campus", "day", "number"],
+                    set_={"state": upsert.excluded.state, "updated_at": stamp},
+                )
+            )
+        for number in old.tickets.keys() - new.tickets.keys():
+            gone = old.tickets[number]
+            conn.execute(
+                delete(_TICKET).where(
+                    _TICKET.c.campus == campus,
+                    _TICKET.c.day == gone.day,
+                    _TICKET.c.number == number,
+                )
+            )
 
     def _save_snapshot(
         self, conn: Connection, day: date, queue: CampusQueue, stamp: datetime

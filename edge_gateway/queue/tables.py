@@ -1,8 +1,10 @@
 """Tables of the campus queue in the edge's SQLite index (see :mod:`edge_gateway.queue.store`).
 
-* ``queue_snapshot`` — one row per campus and business day: the whole serialised
-  :class:`~edge_gateway.queue.model.CampusQueue` (rooms, tickets, number counters) as JSON,
-  with a ``version`` that rises with every save (a stale writer is detected, not obeyed).
+* ``queue_snapshot`` — one row per campus and business day: the serialised rooms and number
+  counters of the :class:`~edge_gateway.queue.model.CampusQueue` as JSON, with a ``version``
+  that rises with every save (a stale writer is detected, not obeyed).
+* ``queue_ticket`` — one row per ticket of the day (serialised with its history), written
+  only when an action changes that ticket: an action costs the same at 8:00 and at 17:00.
 * ``queue_transition`` — every transition, append-only, as the outbox event reported it.
 * ``queue_room_seq`` — per campus and room, the ``seq`` of the room's last published picture;
   the signage board ignores a lower seq, so it must only ever rise, across restarts and days.
@@ -76,3 +78,20 @@ class QueueArrival(EdgeModel, table=True):
     attempts: int = 0
     next_try_at: datetime | None = None
     """When a refused check-in (e.g. too early) is tried again; None: at once."""
+
+
+class QueueTicketRow(EdgeModel, table=True):
+    """One ticket of ``campus`` on business day ``day``, serialised (with its history);
+    rewritten only when an action changes that ticket."""
+
+    __tablename__ = "queue_ticket"
+    __table_args__ = (
+        UniqueConstraint("campus", "day", "number", name="uq_queue_ticket_campus_day_number"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    campus: str
+    day: date
+    number: str
+    state: str
+    updated_at: datetime

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 import threading
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from sqlalchemy import Engine, text
 from edge_gateway.queue.actions import room_order
 from edge_gateway.queue.errors import QueueError
 from edge_gateway.queue.model import PrepState, QueueConfig, TicketState
-from edge_gateway.queue.store import QueueService, StaleQueueError
+from edge_gateway.queue.store import QueueService, StaleQueueError, encode_queue, encode_ticket
 from edge_gateway.store.database import open_index
 from tests.unit.edge.queue.support import Clock, at, config, request
 
@@ -298,3 +298,45 @@ def test_refresh_day_clears_yesterday_once_and_raises_the_seqs(tmp_path: Path) -
     assert svc.refresh_day().seqs == {}
     again = service(tmp_path / "index.db", clock)  # the new day survives a restart
     assert again.queue.tickets == {} and again.seq("ct1") == before + 1
+
+
+def test_an_action_rewrites_only_the_tickets_it_changed(tmp_path: Path) -> None:
+    clock = Clock(at(8))
+    svc = service(tmp_path / "index.db", clock)
+    numbers = [check_in(svc, clock, f"p{i}") for i in range(40)]
+    clock.tick()
+    svc.call_next("ct1")
+    stamp = clock.now.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    touched = rows(
+        engine_of(svc),
+        f"SELECT number FROM queue_ticket WHERE updated_at LIKE '{stamp[:19]}%'",
+    )
+    assert touched == [(numbers[0],)]
+    assert rows(engine_of(svc), "SELECT count(*) FROM queue_ticket") == [(40,)]
+    snapshot = rows(engine_of(svc), "SELECT state FROM queue_snapshot")[0][0]
+    assert "患者" not in str(snapshot)  # names live in the ticket rows only
+    again = service(tmp_path / "index.db", clock)
+    assert again.queue == svc.queue
+
+
+def test_a_snapshot_written_before_ticket_rows_is_read_and_converted(tmp_path: Path) -> None:
+    """Gateways that ran the queue before tickets had rows of their own keep their day."""
+    clock = Clock(at(8))
+    svc = service(tmp_path / "index.db", clock)
+    for patient in ("p1", "p2"):
+        check_in(svc, clock, patient)
+    engine = engine_of(svc)
+    old_format = json.loads(encode_queue(svc.queue))
+    old_format["tickets"] = [json.loads(encode_ticket(t)) for t in svc.queue.tickets.values()]
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM queue_ticket"))
+        conn.execute(
+            text("UPDATE queue_snapshot SET state = :s"),
+            {"s": json.dumps(old_format, ensure_ascii=False)},
+        )
+    again = service(tmp_path / "index.db", clock)
+    assert again.queue == svc.queue
+    clock.tick()
+    again.call_next("ct1")
+    assert rows(engine, "SELECT count(*) FROM queue_ticket") == [(2,)]
+    assert service(tmp_path / "index.db", clock).queue == again.queue
