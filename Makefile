@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/worklist.py
 	$(BIN)/python bench/sync_drain.py
 	$(BIN)/python bench/hub_search.py
+	$(BIN)/python bench/queue_calls.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
