@@ -23,6 +23,7 @@ from edge_gateway.queue_runtime import QueueRuntime
 from edge_gateway.sync.agent import build_agent
 from hub.models.audit import AuditEvent
 from shared.mqtt.payloads import CallEvent
+from shared.mqtt.topics import CallTopic
 from tests.integration.queue.support import Listener, runtime, schedule, wait_until
 from tests.support.browser import chromium
 from tests.support.hub import PASSWORD, RunningHub, start_hub
@@ -61,7 +62,7 @@ def test_console_in_chromium_with_hub_users(tmp_path: Path) -> None:
     hub.add_user("tech_xh", "technician", campuses="xianhu")
     hub.add_user("doctor1", "clinician", campuses="dongge")
     with private_broker(tmp_path / "mosquitto") as broker:
-        listener = Listener(broker.url, "pacs/v1/dongge/call/#")
+        listener = Listener(broker.url, CallTopic.filter("dongge").pattern)
         rt = runtime(tmp_path / "edge", mqtt_url=broker.url, hub_url=hub.base_url)
         assert rt.console is not None
         base = f"http://127.0.0.1:{rt.console.port}"

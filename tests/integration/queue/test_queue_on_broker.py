@@ -14,6 +14,7 @@ from edge_gateway.queue.errors import QueueError
 from edge_gateway.queue.model import TicketState
 from edge_gateway.queue.tables import QueueArrival
 from shared.mqtt.payloads import CallEvent, DeviceStatus, QueueState
+from shared.mqtt.topics import CallTopic, DeviceStatusTopic, campus_filter
 from tests.integration.queue.support import (
     SHANGHAI,
     Listener,
@@ -31,7 +32,7 @@ def broker(tmp_path: Path):
 
 
 def test_check_in_and_calls_reach_the_broker_masked(tmp_path: Path, broker: PrivateBroker) -> None:
-    listener = Listener(broker.url, "pacs/v1/dongge/#")
+    listener = Listener(broker.url, campus_filter("dongge").pattern)
     rt = runtime(tmp_path / "edge", mqtt_url=broker.url)
     try:
         schedule(rt, "P1", "ZHANG^SANFENG=张^三丰", "ACC1")
@@ -180,7 +181,7 @@ def _mpps_event(rt, kind: str, accession: str) -> None:
 
 
 def test_no_call_lost_across_a_broker_restart(tmp_path: Path, broker: PrivateBroker) -> None:
-    listener = Listener(broker.url, "pacs/v1/dongge/call/#")
+    listener = Listener(broker.url, CallTopic.filter("dongge").pattern)
     rt = runtime(tmp_path / "edge", mqtt_url=broker.url)
     try:
         for i in range(1, 7):
@@ -215,7 +216,7 @@ def test_no_call_lost_across_a_broker_restart(tmp_path: Path, broker: PrivateBro
 
 
 def test_last_will_says_the_edge_is_gone(tmp_path: Path, broker: PrivateBroker) -> None:
-    listener = Listener(broker.url, "pacs/v1/dongge/device/#")
+    listener = Listener(broker.url, DeviceStatusTopic.filter("dongge").pattern)
     rt = runtime(tmp_path / "edge", mqtt_url=broker.url)
     try:
         wait_until(lambda: bool(listener.messages()), what="birth")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.mqtt.topics import CallTopic
 from signage.board.announcements import Done, Effect
 from signage.board.config import BoardConfig
 from signage.board.controller import BoardController
@@ -129,7 +130,7 @@ def test_a_malformed_payload_is_dropped_and_the_board_goes_on(
     caplog.set_level(logging.WARNING, logger="signage.bus.client")
     edge = EdgePeer(broker.url)
     wait_for(lambda: board.bus.connected, what="the board to connect")
-    topic = "pacs/v1/dongge/call/ct1"
+    topic = CallTopic("dongge", "ct1").topic
     edge.publish_raw(topic, b"{not json")
     edge.publish_raw(topic, b'{"v": 1, "type": "queue.call", "id": "x", "body": {"ticket": 1}}')
     edge.call(call_event("C050"))

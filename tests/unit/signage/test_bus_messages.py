@@ -53,10 +53,10 @@ def test_other_topics_are_not_board_messages() -> None:
 
 def test_room_filters_cover_state_and_calls_of_each_room() -> None:
     assert room_filters(config()) == [
-        ("pacs/v1/dongge/queue/ct1/state", 1),
-        ("pacs/v1/dongge/call/ct1", 1),
-        ("pacs/v1/dongge/queue/ct2/state", 1),
-        ("pacs/v1/dongge/call/ct2", 1),
+        (QueueStateTopic("dongge", "ct1").topic, 1),
+        (CallTopic("dongge", "ct1").topic, 1),
+        (QueueStateTopic("dongge", "ct2").topic, 1),
+        (CallTopic("dongge", "ct2").topic, 1),
     ]
 
 
