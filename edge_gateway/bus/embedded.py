@@ -19,8 +19,9 @@ from amqtt.broker import Broker
 log = logging.getLogger(__name__)
 
 
-class EmbeddedBrokerError(RuntimeError):
-    """The embedded broker could not start; the message says why."""
+class EmbeddedBrokerError(OSError):
+    """The embedded broker could not start (e.g. its port is taken); the message says why.
+    An OSError, so ``pacs-edge serve`` stops with that sentence, not a traceback."""
 
 
 class EmbeddedBroker:
@@ -64,6 +65,8 @@ class EmbeddedBroker:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
+        amqtt_log = logging.getLogger("amqtt")
+        amqtt_log.setLevel(logging.CRITICAL)  # a failed start is reported by start() itself
         try:
             self._broker = Broker(self._config(), loop=self._loop)
             self._loop.run_until_complete(self._broker.start())
@@ -71,6 +74,8 @@ class EmbeddedBroker:
             self._error = exc
             self._started.set()
             return
+        finally:
+            amqtt_log.setLevel(logging.WARNING)
         self._started.set()
         self._loop.run_forever()
 

@@ -244,3 +244,30 @@ def test_last_will_says_the_edge_is_gone(tmp_path: Path, broker: PrivateBroker) 
     finally:
         rt.stop()
         listener.close()
+
+
+def test_serve_stops_with_a_sentence_when_the_embedded_broker_port_is_taken(
+    tmp_path: Path,
+) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [
+                str(Path(sys.executable).with_name("pacs-edge")),
+                *("serve", "--data-dir", str(tmp_path / "edge"), "--dicom-port", "0"),
+                *("--bind", "127.0.0.1", "--accept-any-ae", "--console-port", "0"),
+                *("--mqtt-embedded-port", str(port)),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 1, done.stderr
+    assert "内置消息服务器无法在端口" in done.stderr and "Traceback" not in done.stderr
