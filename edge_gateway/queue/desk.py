@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 _STEP = ScheduledStep.__table__  # type: ignore[attr-defined]
 
 Listener = Callable[[Applied], None]
+EMERGENCY_CATEGORY = "emergency"
+"""The hub's patient category of an emergency order (急诊): checked in at the emergency level."""
 
 
 class RoomAction(StrEnum):
@@ -242,7 +244,7 @@ class QueueDesk:
     ) -> CheckInRequest:
         first = steps[0]
         zone = self.queue.config.zone
-        appointment = datetime.strptime(
+        appointment: datetime | None = datetime.strptime(
             first.start_date + first.start_time[:6].ljust(6, "0"), "%Y%m%d%H%M%S"
         ).replace(tzinfo=zone)
         birth = None
@@ -251,6 +253,9 @@ class QueueDesk:
                 birth = datetime.strptime(first.birth_date, "%Y%m%d").date()
             except ValueError:
                 birth = None
+        if not first.booked:  # registered without a slot: a walk-in, not a late patient
+            appointment = None
+        emergency = emergency or any(s.category == EMERGENCY_CATEGORY for s in steps)
         forced = room if room and self.queue.config.room(room) else None
         if forced is not None and self.queue.rooms[forced].modality != first.modality:
             forced = None

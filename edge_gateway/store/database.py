@@ -15,7 +15,14 @@ from sqlalchemy import Engine, create_engine, event
 import edge_gateway.queue.tables  # noqa: F401  (registers the queue tables for create_all)
 from edge_gateway.store.models import EdgeModel
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("scheduled_step", "category", "VARCHAR NOT NULL DEFAULT ''"),
+    ("scheduled_step", "booked", "BOOLEAN NOT NULL DEFAULT 1"),
+)
+"""Columns added to existing tables since version 1: ``create_all`` makes new tables only,
+so an index made by an older release gets them here (SQLite ADD COLUMN, instant)."""
 
 
 def open_index(path: Path) -> Engine:
@@ -30,6 +37,10 @@ def open_index(path: Path) -> Engine:
     event.listen(engine, "connect", _on_connect)
     EdgeModel.metadata.create_all(engine)
     with engine.begin() as conn:
+        for table, column, ddl in ADDED_COLUMNS:
+            present = {row[1] for row in conn.exec_driver_sql(f"PRAGMA table_info({table})")}
+            if column not in present:
+                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
         conn.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
     return engine
 

@@ -165,6 +165,11 @@ class ScheduledStep(EdgeModel, table=True):
     referring_physician: str = ""
     status: StepStatus = StepStatus.SCHEDULED
     source: str = "local"
+    category: str = ""
+    """The hub's patient category: emergency, inpatient, outpatient, physical_exam."""
+    booked: bool = True
+    """False for a hub order without an appointment slot (its start time is when the edge
+    received it): the queue treats the patient as a walk-in."""
     created_at: datetime
     updated_at: datetime
 

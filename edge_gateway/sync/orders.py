@@ -98,6 +98,8 @@ def step_values(
         "modality": order.modality.upper(),
         "station_ae": order.station_ae,
         "station_name": order.room,
+        "category": order.category,
+        "booked": order.scheduled_at is not None,
         "start_date": when.strftime("%Y%m%d"),
         "start_time": when.strftime("%H%M%S"),
         "sps_description": order.procedure_name,

@@ -237,3 +237,29 @@ def test_steps_are_listed_in_the_campus_time_zone(engine: Engine) -> None:
     with engine.connect() as conn:
         handed = conn.execute(select(QueueArrival.__table__)).mappings().all()  # type: ignore[attr-defined]
     assert [(r["accession"], r["handled_at"]) for r in handed] == [("DG20261125001", None)]
+
+
+def test_category_and_whether_a_slot_was_booked_reach_the_worklist(engine: Engine) -> None:
+    apply_page(engine, feed(order()), campus="dongge")
+    walk_in = order("DG20261125002", seq=2, category="emergency", scheduled_at=None)
+    apply_page(engine, feed(walk_in), campus="dongge")
+    assert (step(engine)["category"], step(engine)["booked"]) == ("outpatient", True)
+    second = step(engine, "DG20261125002")
+    assert (second["category"], second["booked"]) == ("emergency", False)
+
+
+def test_an_index_from_before_the_new_columns_gets_them(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    old = open_index(path)
+    with old.begin() as conn:  # as release 1 made it
+        conn.execute(text("ALTER TABLE scheduled_step DROP COLUMN booked"))
+        conn.execute(text("ALTER TABLE scheduled_step DROP COLUMN category"))
+    old.dispose()
+    engine = open_index(path)
+    try:
+        apply_page(engine, feed(order(scheduled_at=None)), campus="dongge")
+        assert step(engine)["booked"] is False or step(engine)["booked"] == 0
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA user_version")).scalar_one() == 2
+    finally:
+        engine.dispose()
