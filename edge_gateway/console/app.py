@@ -30,6 +30,7 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -87,6 +88,17 @@ def create_console_app(
     app.mount("/console/static", StaticFiles(directory=str(package / "static")), name="static")
 
     app.state.sessions = sessions
+
+    @app.exception_handler(RequestValidationError)
+    def _bad_form(request: Request, exc: RequestValidationError) -> Response:
+        fields = ", ".join(
+            sorted({str(e["loc"][-1]) for e in exc.errors() if e.get("loc")}) or {"?"}
+        )
+        message = (
+            f"请求不完整（{fields}），请刷新页面后重试 / the request is incomplete ({fields}): "
+            "reload the page and try again"
+        )
+        return JSONResponse({"ok": False, "message": message}, status_code=422)
 
     @app.exception_handler(_SignInNeeded)
     def _to_login(request: Request, exc: _SignInNeeded) -> Response:

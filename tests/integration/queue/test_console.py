@@ -251,6 +251,9 @@ def test_console_keeps_working_while_the_hub_is_away(tmp_path: Path) -> None:
             )
             assert bogus.status_code == 409 and "未知操作" in bogus.json()["message"]
             assert client.get("/console/rooms/nowhere").status_code == 404
+            incomplete = client.post("/console/rooms/ct1/actions", data={}, headers=json_headers)
+            assert incomplete.status_code == 422
+            assert "请求不完整（action）" in incomplete.json()["message"]
             assert client.get("/console/rooms/ct1/version").json() == {"seq": rt.desk.seq("ct1")}
         with httpx.Client(base_url=base) as stranger:  # no cookie
             assert stranger.get("/console/rooms/ct1").status_code == 303
