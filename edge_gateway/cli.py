@@ -35,7 +35,6 @@ from edge_gateway.gateway import ConfigurationError, build_gateway
 from edge_gateway.logs import configure_logging
 from edge_gateway.peers import PeersFileError, load_peers
 from edge_gateway.queue.config_file import load_queue_config
-from edge_gateway.queue_runtime import QueueRuntime, build_queue_runtime
 from edge_gateway.status import print_status, print_sync_status
 from edge_gateway.store.database import open_index
 from edge_gateway.store.outbox import retry_failed
@@ -89,7 +88,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     agent = build_agent(settings)
     if settings.queue:  # refuse a bad queue file before anything starts
         load_queue_config(settings.queue_config, campus=settings.campus, timezone=settings.timezone)
-    runtimes: list[QueueRuntime] = []
+    runtimes: list[Any] = []  # the QueueRuntime, once started
 
     def background() -> None:
         """Started after the DICOM workers are forked (they must not inherit its sockets
@@ -97,6 +96,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         if agent is not None:
             agent.start()
         if settings.queue:
+            # imported here: the DICOM worker processes (forked before this runs) need
+            # none of the console's web stack or the broker client
+            from edge_gateway.queue_runtime import build_queue_runtime
+
             runtime = build_queue_runtime(settings)
             runtimes.append(runtime)
             runtime.start()

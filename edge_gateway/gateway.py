@@ -20,7 +20,7 @@ from edge_gateway.dicom.mwl import WorklistService
 from edge_gateway.dicom.retrieve import RetrieveService
 from edge_gateway.dicom.server import DicomServices, build_ae, start_server
 from edge_gateway.dicom.storage import StorageService
-from edge_gateway.dicom.transport import PollPolicy
+from edge_gateway.dicom.transport import PollPolicy, wake_reactors_on_messages
 from edge_gateway.peers import PeerTable, load_peers
 from edge_gateway.store.archive import Archive
 from edge_gateway.store.database import open_index
@@ -44,6 +44,7 @@ def configure_pynetdicom() -> None:
     pynetdicom_config.STORE_SEND_CHUNKED_DATASET = True
     pynetdicom_config.LOG_REQUEST_IDENTIFIERS = False
     pynetdicom_config.LOG_RESPONSE_IDENTIFIERS = False
+    wake_reactors_on_messages()
 
 
 class ConfigurationError(ValueError):

@@ -140,3 +140,43 @@ def handle_conn_open(event: Any) -> None:
     if type(dul) is DULServiceProvider:
         dul.__class__ = TunedDUL
     tune_socket(assoc_socket.socket)
+
+
+_REACTOR_POLL = 0.001
+"""The pause pynetdicom's association reactor takes between looks at its DIMSE queue."""
+
+
+class ReactorClock:
+    """Stands in for the ``time`` module inside :mod:`pynetdicom.association`.
+
+    pynetdicom's association reactor sleeps a fixed 1 ms before every look at its queue
+    of decoded DIMSE messages, so each C-STORE request waits up to 1 ms (more under the
+    GIL) before its handler runs. :meth:`sleep` waits for that 1 ms on the queue's own
+    condition instead, so the reactor wakes the moment a message is queued; every other
+    sleep, and every other attribute, is the real ``time`` module's.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        if seconds == _REACTOR_POLL:
+            messages = getattr(
+                getattr(threading.current_thread(), "dimse", None), "msg_queue", None
+            )
+            if messages is not None:
+                with messages.not_empty:  # holds the queue's (non-reentrant) mutex
+                    if not messages.queue:
+                        messages.not_empty.wait(seconds)
+                return
+        time.sleep(seconds)
+
+
+def wake_reactors_on_messages() -> None:
+    """Install :class:`ReactorClock` in pynetdicom's association module (process-wide;
+    called from the gateway's ``configure_pynetdicom``, not at import)."""
+    import pynetdicom.association as association_module
+
+    if not isinstance(getattr(association_module, "time", None), ReactorClock):
+        setattr(association_module, "time", ReactorClock())  # noqa: B010  (not exported)
