@@ -127,11 +127,12 @@ class EdgeBus:
         """The desk listener: changed rooms' pictures, then the calls, in that order."""
         now = self._clock()
         with self._lock:
+            pictures = {}
             for room, seq in sorted(applied.seqs.items()):
-                state = room_state(applied.queue, room, seq=seq, now=now)
-                self._publish(QueueStateTopic(self._campus, room), state)
+                pictures[room] = room_state(applied.queue, room, seq=seq, now=now)
+                self._publish(QueueStateTopic(self._campus, room), pictures[room])
             for transition in applied.transitions:
-                event = call_event(applied.queue, transition)
+                event = call_event(applied.queue, transition, pictures.get(transition.room))
                 if event is not None:
                     self._publish(CallTopic(self._campus, event.room), event)
 

@@ -25,11 +25,14 @@ def _shown(queue: CampusQueue, room: str) -> tuple[Ticket | None, list[Ticket]]:
     return serving, room_order(queue, room)[:MAX_WAITING]
 
 
-def room_labels(queue: CampusQueue, room: str) -> dict[str, str]:
-    """Masked labels of the tickets a room's picture shows (serving first, then waiting)."""
-    serving, waiting = _shown(queue, room)
+def _labels(serving: Ticket | None, waiting: list[Ticket]) -> dict[str, str]:
     tickets = ([serving] if serving else []) + waiting
     return disambiguate([(t.number, t.full_name) for t in tickets])
+
+
+def room_labels(queue: CampusQueue, room: str) -> dict[str, str]:
+    """Masked labels of the tickets a room's picture shows (serving first, then waiting)."""
+    return _labels(*_shown(queue, room))
 
 
 def _view(ticket: Ticket, labels: dict[str, str]) -> TicketView | None:
@@ -48,7 +51,7 @@ def room_state(queue: CampusQueue, room: str, *, seq: int, now: datetime) -> Que
     """The retained picture of ``room`` at ``seq``."""
     state = queue.rooms[room]
     serving, waiting = _shown(queue, room)
-    labels = room_labels(queue, room)
+    labels = _labels(serving, waiting)
     views = [_view(t, labels) for t in waiting]
     return QueueState(
         campus=queue.config.campus,
@@ -69,13 +72,21 @@ def spoken_text(ticket: str, masked_name: str, room_label: str) -> str:
     return f"请 {ticket} 号{name} 到 {room_label} 室检查"
 
 
-def call_event(queue: CampusQueue, transition: Transition) -> CallEvent | None:
-    """The call-out of a CALL or RECALL transition (None for any other transition)."""
+def call_event(
+    queue: CampusQueue, transition: Transition, picture: QueueState | None = None
+) -> CallEvent | None:
+    """The call-out of a CALL or RECALL transition (None for any other transition). The
+    masked name is the one the room's ``picture`` shows when given (so the call and the
+    screen agree, and the room's line is not ordered and masked a second time)."""
     if transition.action not in CALL_ACTIONS or not transition.ticket:
         return None
     ticket = queue.tickets[transition.ticket]
     room = queue.rooms[ticket.room]
-    masked = room_labels(queue, ticket.room).get(ticket.number, "")
+    shown = picture.now_serving if picture is not None else None
+    if shown is not None and shown.ticket == ticket.number:
+        masked = shown.masked_name
+    else:
+        masked = room_labels(queue, ticket.room).get(ticket.number, "")
     return CallEvent(
         campus=queue.config.campus,
         room=ticket.room,
