@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -10,6 +9,7 @@ from datetime import UTC, datetime
 from hub.models.registration import OrderStatus
 from hub.security.roles import Role
 from shared.sync import ORDERS_PATH, OrderFeed
+from tests.support import waiting
 from tests.support.hub import RunningHub
 from tests.support.hub_orders import add_procedure, make_order, set_status
 
@@ -23,11 +23,7 @@ def feed(hub: RunningHub, token: str, **params: int | float) -> OrderFeed:
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
     """Poll ``condition`` (a state inside the in-process hub) until it holds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        time.sleep(0.01)
+    waiting.wait_until(condition, what, timeout, poll=0.01)
 
 
 def parked_long_polls(hub: RunningHub) -> int:

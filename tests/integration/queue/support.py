@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,6 +21,7 @@ from shared.dicom.uid import UidFactory
 from shared.mqtt.broker import parse_broker_url
 from shared.mqtt.envelope import Envelope, decode_envelope
 from shared.mqtt.topics import parse_topic
+from tests.support.waiting import wait_until  # noqa: F401  (re-exported for the queue tests)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -66,14 +65,6 @@ def schedule(
         ),
         UidFactory(None),
     )
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        time.sleep(0.02)
 
 
 @dataclass

@@ -7,9 +7,8 @@ import os
 import shutil
 import tempfile
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +29,7 @@ from shared.mqtt.payloads import (
     TicketView,
 )
 from shared.mqtt.topics import CallTopic, DeviceStatusTopic, QueueStateTopic
+from tests.support.waiting import wait_until
 
 
 @contextmanager
@@ -51,13 +51,8 @@ def broker_folder() -> Iterator[Path]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
-    """Poll ``condition`` until true; AssertionError naming ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
-        time.sleep(0.02)  # poll interval of the condition
+wait_for = wait_until
+"""The signage tests' name for :func:`tests.support.waiting.wait_until`."""
 
 
 class EdgePeer:

@@ -3,7 +3,6 @@ on the same port and database, and a real edge gateway with its sync agent point
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from edge_gateway.config import EdgeSettings
 from edge_gateway.gateway import Gateway, build_gateway
 from edge_gateway.sync.agent import SyncAgent, build_agent
 from tests.integration.edge.conftest import EDGE_AE, default_peers
+from tests.support import waiting
 from tests.support.hub import RunningHub, postgres_database, start_hub
 from tests.support.requirements import dcmtk_program
 
@@ -111,8 +111,4 @@ def edge(hub: Hub, tmp_path: Path) -> Iterator[SyncedEdge]:
 def wait_until(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
     """Poll ``check`` until it is true; fail after ``timeout`` seconds saying ``what``
     did not happen."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} did not happen within {timeout:.0f} s")
-        time.sleep(0.1)  # poll interval, not a wait for a result
+    waiting.wait_until(check, what, timeout, poll=0.1)
