@@ -40,7 +40,7 @@ class EdgeSettings(PacsSettings):
     """Character set assumed for received objects that declare none (e.g. GB18030)."""
     max_associations: int = Field(default=32, ge=1, le=512)
     workers: int | None = Field(default=None, ge=1, le=16)
-    """Processes serving the DICOM port together (SO_REUSEPORT); each takes up to
+    """Processes serving the DICOM port together (one shared listening socket); each takes up to
     ``max_associations``. Default: one per CPU core, at most 4 (one when the port is 0)."""
     network_timeout: float = Field(default=60.0, gt=0)
     max_pdu: int = Field(default=0, ge=0)

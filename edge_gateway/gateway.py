@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -71,14 +72,14 @@ class Gateway:
             raise RuntimeError("the gateway is not started")
         return int(self._server.server_address[1])
 
-    def start(self, *, clear_tmp: bool = True, reuse_port: bool = False) -> None:
+    def start(self, *, clear_tmp: bool = True, listener: socket.socket | None = None) -> None:
         """Clear partial files of a previous crash and start the DICOM services.
 
         The process's temporary directory becomes ``data_dir/tmp`` until ``stop``:
         pynetdicom streams each received data set to a temporary file, which then sits
         on the archive's file system (a rename places it) and, after a crash, is cleared
-        here. Worker processes sharing one port (``reuse_port``) leave the clearing to
-        their supervisor, which does it before starting them.
+        here. Worker processes serve the ``listener`` their supervisor opened and leave
+        the clearing to it, which it does before starting them.
         """
         self._previous_tempdir = tempfile.tempdir
         tempfile.tempdir = str(self.archive.tmp)
@@ -94,7 +95,7 @@ class Gateway:
             network_timeout=s.network_timeout,
             max_pdu=s.max_pdu,
         )
-        self._server = start_server(ae, s.bind, s.dicom_port, self.services, reuse_port)
+        self._server = start_server(ae, s.bind, s.dicom_port, self.services, listener)
         self._ae = ae
         log.info(
             "edge gateway for campus %s: AE %s listening on %s:%d, data in %s (%s)",

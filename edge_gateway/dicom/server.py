@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,29 +142,92 @@ def handlers(services: DicomServices) -> list[Any]:
     ]
 
 
-class ReusePortServer(ThreadedAssociationServer):
-    """Association server whose listening socket shares its port (``SO_REUSEPORT``)
-    with the other worker processes of the gateway; the kernel spreads connections."""
+_ACCEPT_DEFERRAL = 0.005
+"""Seconds a worker with open associations lets pass, per association, before it takes
+a new connection, so that a less busy worker takes it first."""
+
+
+def open_listener(bind: str, port: int, backlog: int = 128) -> socket.socket:
+    """Bind and listen on ``bind:port`` for worker processes to share (they inherit it
+    across ``fork``). Raises ``OSError`` when the address is in use or not local."""
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    return socket.create_server((bind, port), family=family, backlog=backlog)
+
+
+class SharedListenerServer(ThreadedAssociationServer):
+    """Association server on a listening socket opened by the supervisor and shared
+    by all worker processes of the gateway.
+
+    Every worker waits on the same socket; when a connection arrives the first worker
+    to call ``accept`` takes it and the others find nothing (the socket is
+    non-blocking) and go back to waiting. A worker that already serves associations
+    waits :data:`_ACCEPT_DEFERRAL` per association before accepting, so new
+    associations go to the least busy worker instead of where a hash of the peer's
+    address puts them (``SO_REUSEPORT``), and a second gateway started on the same port
+    by mistake fails to bind instead of silently sharing it.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        listener: socket.socket,
+        load: Callable[[], int],
+        **kwargs: Any,
+    ) -> None:
+        self._listener = listener
+        self._load = load
+        super().__init__(*args, **kwargs)
 
     def server_bind(self) -> None:
+        """Adopt (a duplicate of) the shared socket instead of binding a new one."""
+        placeholder = self.socket
+        self.socket = self._listener.dup()
+        if placeholder is not None:
+            placeholder.close()
+        self.socket.settimeout(0)  # accept() must not wait for a connection another took
+        self.server_address = self.socket.getsockname()
+
+    def server_activate(self) -> None:
+        """The supervisor already listens."""
+
+    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
+        busy = self._load()
+        if busy:
+            time.sleep(min(busy, 8) * _ACCEPT_DEFERRAL)
         assert self.socket is not None
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        super().server_bind()
+        client, address = self.socket.accept()  # BlockingIOError: another worker took it
+        client.setblocking(True)
+        return client, address
+
+    def server_close(self) -> None:
+        """Close this worker's descriptor only: a ``shutdown`` would stop the socket
+        for every worker."""
+        if self.socket is not None:
+            self.socket.close()
 
 
 def start_server(
-    ae: AE, bind: str, port: int, services: DicomServices, reuse_port: bool = False
+    ae: AE,
+    bind: str,
+    port: int,
+    services: DicomServices,
+    listener: socket.socket | None = None,
 ) -> ThreadedAssociationServer:
-    """Start listening on ``bind:port`` in the background; return the server
-    (``server.server_address`` gives the bound port when ``port`` was 0)."""
-    if not reuse_port:
+    """Start listening on ``bind:port`` in the background, or on the shared
+    ``listener`` of a worker process; return the server (``server.server_address``
+    gives the bound port when ``port`` was 0)."""
+    if listener is None:
         server = ae.start_server((bind, port), block=False, evt_handlers=handlers(services))
         assert server is not None
         return server
     shared = ae.make_server(
-        (bind, port), evt_handlers=handlers(services), server_class=ReusePortServer
+        (bind, port),
+        evt_handlers=handlers(services),
+        server_class=SharedListenerServer,
+        listener=listener,
+        load=lambda: services.poll.open_connections,
     )
-    assert isinstance(shared, ReusePortServer)
+    assert isinstance(shared, SharedListenerServer)
     threading.Thread(target=shared.serve_forever, name="AcceptorServer", daemon=True).start()
     ae._servers.append(shared)  # so that ae.shutdown() and active_associations see it
     return shared

@@ -1,4 +1,4 @@
-"""Socket tuning for DICOM associations (pynetdicom 3.0.4, pinned in pyproject.toml).
+"""Socket tuning and wake-ups for DICOM associations (pynetdicom 3.0.4, pinned in pyproject.toml).
 
 Over a LAN or loopback, Nagle's algorithm combined with delayed ACKs stalls every
 DIMSE exchange by 40-200 ms. The gateway protects itself whatever the peer does:
@@ -7,29 +7,44 @@ DIMSE exchange by 40-200 ms. The gateway protects itself whatever the peer does:
 * ``TCP_QUICKACK`` after every receive, so a sender that keeps Nagle on (most
   modalities) is not left waiting for our delayed ACK;
 * PDUs are read with ``recv_into`` in as few system calls as the kernel allows,
-  instead of pynetdicom's 4 KiB ``recv`` loop;
-* pynetdicom's DUL thread polls its queues every 1 ms when it has nothing to do, and
-  every exchange waits on that poll several times. While the association is busy
-  (data moved in the last 50 ms) it polls every 0.1 ms per open connection (0.4 ms
-  with four, so the pollers do not starve the handlers of the GIL), never slower than
-  pynetdicom's 1 ms; an idle association keeps the 1 ms poll.
+  instead of pynetdicom's 4 KiB ``recv`` loop.
 
-It is applied from an ``EVT_CONN_OPEN`` handler, which pynetdicom triggers after
-the socket is connected and before the association thread starts (for both
-acceptor and requestor associations).
+pynetdicom runs two threads per association that poll each other: the DUL thread looks
+at its socket and at its queue of primitives to send every 1 ms, the association
+reactor looks at its queue of decoded DIMSE messages every 1 ms, and every exchange
+waits on those polls several times. On the gateway's own (acceptor) associations both
+threads sleep until there is work instead:
+
+* :class:`TunedDUL` blocks in ``poll(2)`` on the socket and on an eventfd that
+  :meth:`TunedDUL.send_pdu` and :meth:`TunedDUL.kill_dul` signal, with the ARTIM timer
+  (and at most :data:`_MAX_IDLE_WAIT`) as its time-out;
+* :class:`ReactorClock` makes the reactor's 1 ms pause a wait on its message queue.
+
+Associations the gateway requests itself (C-MOVE sub-associations) start their DUL
+thread before the socket exists; they keep pynetdicom's loop, with a short poll while
+data moves.
+
+It is applied from an ``EVT_CONN_OPEN`` handler, which pynetdicom triggers after the
+socket is connected and, for associations the gateway accepts, before their threads start.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import queue
+import select
 import socket
+import ssl
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 from pynetdicom.dul import DULServiceProvider
+from pynetdicom.pdu import A_ABORT_RQ
 from pynetdicom.transport import AssociationSocket
+from pynetdicom.utils import make_target
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +115,24 @@ class PollPolicy:
         return min(_IDLE_POLL, _BUSY_POLL * max(1, self.open_connections))
 
 
+_MAX_IDLE_WAIT = 0.05
+"""Longest sleep of an event-driven DUL thread with nothing to do: a safety net only,
+every source of work (peer data, a primitive to send, a kill) wakes it at once."""
+
+
 class TunedDUL(DULServiceProvider):
-    """DUL provider whose idle poll is short while its association is busy."""
+    """DUL provider that sleeps until its socket or its caller has work for it.
+
+    The thread's loop is pynetdicom's (one primitive to encode, or one PDU to decode, then
+    one state-machine event per turn), except that a turn that finds nothing to do waits
+    in ``poll(2)`` instead of sleeping a fixed interval. A DUL whose thread was already
+    running pynetdicom's own loop when the class was changed (a requested association)
+    keeps it, with :attr:`_run_loop_delay` short while data moves.
+    """
 
     _poll_policy: PollPolicy | None = None
+    _wake_fd: int = -1
+    _wake_lock: threading.Lock | None = None
 
     @property
     def _run_loop_delay(self) -> float:
@@ -115,6 +144,102 @@ class TunedDUL(DULServiceProvider):
     @_run_loop_delay.setter
     def _run_loop_delay(self, _value: float) -> None:
         """pynetdicom sets a fixed delay; the property above decides instead."""
+
+    def prepare_wakeups(self) -> None:
+        """Open the eventfd that wakes this DUL's thread, and point the thread (not yet
+        started: pynetdicom bound its own ``run_reactor`` as the target) at ours."""
+        if self._wake_lock is None:
+            self._wake_lock = threading.Lock()
+            self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            setattr(self, "_target", make_target(self.run_reactor))  # noqa: B010  (Thread's)
+
+    def wake(self) -> None:
+        """Wake the thread if it is waiting for work (any thread may call this)."""
+        lock = self._wake_lock
+        if lock is None:
+            return
+        with lock:
+            if self._wake_fd >= 0:
+                with contextlib.suppress(BlockingIOError):
+                    os.eventfd_write(self._wake_fd, 1)
+
+    def send_pdu(self, primitive: Any) -> None:
+        super().send_pdu(primitive)
+        self.wake()
+
+    def kill_dul(self) -> None:
+        super().kill_dul()
+        self.wake()
+
+    def run_reactor(self) -> None:
+        if self._wake_lock is None:
+            super().run_reactor()
+            return
+        try:
+            self._run_event_driven()
+        finally:
+            with self._wake_lock:
+                fd, self._wake_fd = self._wake_fd, -1
+            os.close(fd)
+
+    def _run_event_driven(self) -> None:
+        self._idle_timer.start()
+        while True:
+            if not self.assoc._dul_ready.is_set():
+                self.assoc._dul_ready.set()
+            if self._kill_thread:
+                return
+            if self.artim_timer.expired:
+                self.event_queue.put("Evt18")
+            try:
+                if self._process_recv_primitive():
+                    pass
+                elif self._is_transport_event():
+                    self._idle_timer.restart()
+            except Exception:
+                log.exception("DUL failed; aborting the association")
+                self._abort_now()
+                return
+            try:
+                event = self.event_queue.get(block=False)
+            except queue.Empty:
+                self._wait_for_work()
+                continue
+            self.state_machine.do_action(event)
+
+    def _abort_now(self) -> None:
+        """Send an A-ABORT past the state machine, whose state can no longer be trusted,
+        and stop both of the association's threads (what pynetdicom does in this case)."""
+        pdu = A_ABORT_RQ()
+        pdu.source = 0x02
+        pdu.reason_diagnostic = 0x00
+        if self.socket is not None:
+            with contextlib.suppress(OSError):
+                self.socket.send(pdu.encode())
+        self.assoc.is_aborted = True
+        self.assoc.is_established = False
+        self.assoc._kill = True
+        self._kill_thread = True
+
+    def _wait_for_work(self) -> None:
+        """Sleep until the socket has data, somebody calls :meth:`wake`, or a timer is due."""
+        timeout = _MAX_IDLE_WAIT
+        artim = self.artim_timer
+        if artim._start_time is not None and artim._end_time is None:  # running
+            timeout = min(timeout, max(0.0, artim.remaining))
+        poller = select.poll()
+        poller.register(self._wake_fd, select.POLLIN)
+        assoc_socket = self.socket
+        raw = assoc_socket.socket if assoc_socket is not None else None
+        if raw is not None and assoc_socket is not None and assoc_socket._is_connected:
+            if isinstance(raw, ssl.SSLSocket) and raw.pending():
+                return
+            with contextlib.suppress(OSError, ValueError):
+                poller.register(raw, select.POLLIN)
+        with contextlib.suppress(InterruptedError):
+            poller.poll(timeout * 1000.0)
+        with contextlib.suppress(BlockingIOError):
+            os.eventfd_read(self._wake_fd)
 
 
 def tune_socket(sock: socket.socket) -> None:
@@ -139,6 +264,8 @@ def handle_conn_open(event: Any) -> None:
     dul = event.assoc.dul
     if type(dul) is DULServiceProvider:
         dul.__class__ = TunedDUL
+        if not dul.is_alive():
+            cast(TunedDUL, dul).prepare_wakeups()
     tune_socket(assoc_socket.socket)
 
 

@@ -1,0 +1,64 @@
+"""The gateway's associations wait for work instead of polling (``TunedDUL``)."""
+
+from __future__ import annotations
+
+import socket
+
+from pynetdicom import AE
+from pynetdicom.association import Association
+from pynetdicom.sop_class import Verification
+
+from edge_gateway.dicom.transport import TunedAssociationSocket, TunedDUL
+from edge_gateway.gateway import Gateway
+from tests.integration.edge.conftest import EDGE_AE, StartEdge
+from tests.support.waiting import wait_until
+
+
+def _accepted(gateway: Gateway) -> Association:
+    server = gateway._server
+    assert server is not None
+    wait_until(lambda: len(server.active_associations) == 1, "the gateway's association")
+    return server.active_associations[0]
+
+
+def _requestor() -> AE:
+    ae = AE("MODALITY")
+    ae.add_requested_context(Verification)
+    return ae
+
+
+def test_accepted_association_runs_the_event_driven_loop(start_edge: StartEdge) -> None:
+    gateway = start_edge()
+    assoc = _requestor().associate("127.0.0.1", gateway.port, ae_title=EDGE_AE)
+    assert assoc.is_established
+    accepted = _accepted(gateway)
+    dul = accepted.dul
+    assert isinstance(dul, TunedDUL)
+    assert isinstance(dul.socket, TunedAssociationSocket)
+    assert dul._wake_fd >= 0  # its thread sleeps on this eventfd and the socket
+    sock = dul.socket.socket
+    assert sock is not None
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    for _ in range(20):  # each answer is sent by the DUL thread, woken by send_pdu
+        assert assoc.send_c_echo().Status == 0
+    assoc.release()
+    assert assoc.is_released
+    wait_until(lambda: not dul.is_alive(), "the DUL thread to end after release")
+    assert dul._wake_fd == -1  # closed with its thread
+    dul.wake()  # a late wake-up is harmless: nothing is written to a closed descriptor
+
+
+def test_peer_abort_and_kill_end_a_sleeping_association(start_edge: StartEdge) -> None:
+    gateway = start_edge()
+    first = _requestor().associate("127.0.0.1", gateway.port, ae_title=EDGE_AE)
+    accepted = _accepted(gateway)
+    first.abort()  # data on the socket wakes the sleeping DUL thread
+    wait_until(lambda: not accepted.is_alive(), "the association to end after A-ABORT")
+    assert accepted.is_aborted
+
+    second = _requestor().associate("127.0.0.1", gateway.port, ae_title=EDGE_AE)
+    assert second.is_established
+    accepted = _accepted(gateway)
+    accepted.abort()  # from the gateway's side: send_pdu and kill_dul wake the thread
+    wait_until(lambda: second.is_aborted, "the peer to see the gateway's A-ABORT")
+    wait_until(lambda: not accepted.dul.is_alive(), "the DUL thread to end")
