@@ -1,8 +1,9 @@
 """Reading what the index needs from a received file, without decoding pixel data.
 
 The header is read by the fast scanner (``edge_gateway.dicom.header``), else by
-pydicom; the fields are built by ``shared.dicom.instance`` (text trimmed, UIDs checked
-against PS3.5).
+pydicom; the fields of a plain-ASCII header are taken from its raw bytes
+(``edge_gateway.dicom.quick_meta``), the others built by ``shared.dicom.instance``
+(text trimmed, UIDs checked against PS3.5).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from edge_gateway.dicom.header import scan_header
+from edge_gateway.dicom.quick_meta import quick_meta
 from shared.dicom.charset import apply_default_charset, guess_charset
 from shared.dicom.instance import (
     INDEX_KEYWORDS,
@@ -51,6 +53,9 @@ def read_instance_meta(path: Path, *, default_charset: str | None = None) -> Ins
         scanned = scan_header(path, _WANTED, _LAST_TAG)
         if scanned is not None:
             transfer_syntax, ds = scanned
+            quick = quick_meta(ds, transfer_syntax)
+            if quick is not None:
+                return quick
         else:
             ds = dcmread(path, stop_before_pixels=True, specific_tags=_TAGS)
             transfer_syntax = str(ds.file_meta.TransferSyntaxUID)
