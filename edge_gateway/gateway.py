@@ -8,6 +8,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
+from pydicom import config as pydicom_config
 from pynetdicom import AE
 from pynetdicom import _config as pynetdicom_config
 from pynetdicom.transport import ThreadedAssociationServer
@@ -39,12 +40,19 @@ def configure_pynetdicom() -> None:
     archived files are sent from disk as they are; identifiers are not decoded
     a second time just for pynetdicom's debug log; storage of any SOP class is
     accepted in the transfer syntax the sender proposes first (see ``build_ae``).
+
+    pydicom's checks of every value it reads or writes (a regular expression per
+    element of each command set and header) only ever warn, and cost more than the
+    rest of a C-STORE's bookkeeping; the gateway checks what it relies on itself
+    (the UIDs of archived instances, query keys), so they are off in its processes.
     """
     pynetdicom_config.UNRESTRICTED_STORAGE_SERVICE = True
     pynetdicom_config.STORE_RECV_CHUNKED_DATASET = True
     pynetdicom_config.STORE_SEND_CHUNKED_DATASET = True
     pynetdicom_config.LOG_REQUEST_IDENTIFIERS = False
     pynetdicom_config.LOG_RESPONSE_IDENTIFIERS = False
+    pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
+    pydicom_config.settings.writing_validation_mode = pydicom_config.IGNORE
     wake_reactors_on_messages()
 
 

@@ -29,7 +29,7 @@ INSERT_SQL = (
 
 def sqlite_timestamp(moment: datetime) -> str:
     """A UTC time as SQLAlchemy stores DateTime columns in SQLite."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def event_row(*, kind: str, subject: str, payload: dict[str, Any]) -> tuple[str, ...]:
