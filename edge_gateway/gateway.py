@@ -27,6 +27,7 @@ from edge_gateway.peers import PeerTable, load_peers
 from edge_gateway.store.archive import Archive
 from edge_gateway.store.database import open_index
 from edge_gateway.store.ingest import InstanceIndex
+from edge_gateway.store.writer_lock import WriterLock
 from shared.dicom.uid import UidFactory
 from shared.settings import campus_label
 
@@ -139,9 +140,13 @@ class Gateway:
         log.info("edge gateway stopped")
 
 
-def build_gateway(settings: EdgeSettings, peers: PeerTable | None = None) -> Gateway:
+def build_gateway(
+    settings: EdgeSettings, peers: PeerTable | None = None, *, shared_index: bool = False
+) -> Gateway:
     """Wire the gateway from settings. Raises ``ConfigurationError`` or
-    ``PeersFileError`` with a sentence an operator can act on."""
+    ``PeersFileError`` with a sentence an operator can act on. ``shared_index``: other
+    worker processes write the same index (``--workers``), so its writers take the
+    lock file ``index.lock`` in the data dir first."""
     configure_pynetdicom()
     if peers is None:
         peers = load_peers(settings.peers_file, accept_any=settings.accept_any_ae)
@@ -152,7 +157,8 @@ def build_gateway(settings: EdgeSettings, peers: PeerTable | None = None) -> Gat
         )
     engine = open_index(settings.index_path)
     archive = Archive(settings.data_dir)
-    index = InstanceIndex(engine, archive)
+    writers = WriterLock(settings.data_dir / "index.lock") if shared_index else None
+    index = InstanceIndex(engine, archive, writers)
     uids = UidFactory(settings.uid_root)
     activity = ActivityLog(peers, settings.max_associations)
     services = DicomServices(

@@ -51,7 +51,7 @@ def _worker(settings: EdgeSettings, peers: PeerTable, listener: socket.socket, i
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     code = 0
     try:
-        gateway = build_gateway(settings, peers)
+        gateway = build_gateway(settings, peers, shared_index=True)
         gateway.start(clear_tmp=False, listener=listener)
         log.info("worker %d (pid %d) serving", index, os.getpid())
         try:

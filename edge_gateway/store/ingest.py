@@ -7,6 +7,7 @@ returns only after the file is durably in the archive and the index is committed
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -21,6 +22,7 @@ from sqlalchemy import Engine
 
 from edge_gateway.store.archive import Archive, sha256_file
 from edge_gateway.store.outbox import INSERT_SQL, event_row, sqlite_timestamp
+from edge_gateway.store.writer_lock import WriterLock
 from shared.dicom.instance import STUDY_FIELDS, InstanceMeta
 
 log = logging.getLogger(__name__)
@@ -53,9 +55,12 @@ class InstanceIndex:
     than the writes themselves.
     """
 
-    def __init__(self, engine: Engine, archive: Archive) -> None:
+    def __init__(self, engine: Engine, archive: Archive, writers: WriterLock | None = None) -> None:
+        """``writers``: the lock shared with the other worker processes that write this
+        index (:mod:`edge_gateway.store.writer_lock`); None when no other process does."""
         self.engine = engine
         self.archive = archive
+        self.writers = writers
         self._write_lock = threading.Lock()
         self._stripes = [threading.Lock() for _ in range(_STRIPES)]
         self._raw = engine.raw_connection()
@@ -74,6 +79,8 @@ class InstanceIndex:
         """Give the writer connection back (the engine is disposed by the caller)."""
         with self._write_lock:
             self._raw.close()
+        if self.writers is not None:
+            self.writers.close()
 
     def ingest(self, source: Path, meta: InstanceMeta, *, source_ae: str) -> IngestOutcome:
         """Store the complete file ``source`` (a DICOM Part 10 file) as ``meta`` describes.
@@ -100,7 +107,7 @@ class InstanceIndex:
             if existing is not None:
                 superseded = self.archive.move_aside(existing.rel_path, meta.sop_uid)
             final = self.archive.place(source, rel_path)
-            with self._write_lock:
+            with self._write_lock, self.writers or contextlib.nullcontext():
                 self._write(meta, rel_path, sha, size, source_ae, existing, superseded)
         result = IngestResult.REPLACED if existing is not None else IngestResult.NEW
         return IngestOutcome(result, final, sha, size, superseded)
