@@ -108,7 +108,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[1, 4],
         help="parallel associations (storescu processes), e.g. 1,4 (default)",
     )
-    p.add_argument("--repeat", type=int, default=1, help="runs per cell; the median is taken")
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs per cell, the receivers taking turns run by run; the median is taken",
+    )
     p.add_argument("--workdir", type=Path, help="where instances and receivers live (temp dir)")
     p.add_argument("--keep", action="store_true", help="keep instances, receiver storage, logs")
     p.add_argument("--json", type=Path, help="also write the results as JSON to this path")
@@ -304,26 +309,33 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     }
 
     measurements: list[Measurement] = []
-    cells = [
-        (r, s, a, rx) for r in args.rounds for s in sets for a in args.assocs for rx in factories
-    ]
-    for n, (round_, set_name, assocs, receiver) in enumerate(cells, 1):
+    groups = [(r, s, a) for r in args.rounds for s in sets for a in args.assocs]
+    total = len(groups) * len(factories)
+    for g, (round_, set_name, assocs) in enumerate(groups):
         instances = sets[set_name]
         env = round_env(nodelay=round_ == "nodelay")
-        m = Measurement(round_, set_name, assocs, receiver, instances.count, instances.total_bytes)
-        measurements.append(m)
+        cell = {
+            receiver: Measurement(
+                round_, set_name, assocs, receiver, instances.count, instances.total_bytes
+            )
+            for receiver in factories
+        }
+        measurements.extend(cell.values())
+        # The receivers take turns run by run (storescp-1, orthanc-1, edge-1, storescp-2 …),
+        # so that a host getting slower or faster during a cell weighs on all of them alike.
         for k in range(1, args.repeat + 1):
-            label = f"{round_}-{set_name}-{assocs}x-{receiver}-{k}"
-            result = measure_once(
-                factories[receiver], instances, assocs, env, workdir / "runs" / label, args.keep
-            )
-            m.runs.append(result)
-            rate = instances.count / result.wall_s if result.wall_s else 0.0
-            state = "ok" if result.ok else "FAILED: " + "; ".join(result.problems)
-            progress(
-                f"[{n}/{len(cells)}] {label}: {instances.count} in {result.wall_s:.2f} s "
-                f"= {rate:.1f} img/s, {state}"
-            )
+            for r, (receiver, m) in enumerate(cell.items()):
+                label = f"{round_}-{set_name}-{assocs}x-{receiver}-{k}"
+                result = measure_once(
+                    factories[receiver], instances, assocs, env, workdir / "runs" / label, args.keep
+                )
+                m.runs.append(result)
+                rate = instances.count / result.wall_s if result.wall_s else 0.0
+                state = "ok" if result.ok else "FAILED: " + "; ".join(result.problems)
+                progress(
+                    f"[{g * len(factories) + r + 1}/{total}] {label}: {instances.count} in "
+                    f"{result.wall_s:.2f} s = {rate:.1f} img/s, {state}"
+                )
         if args.json:
             _write_json(args.json, meta, Results(measurements), complete=False)
 
