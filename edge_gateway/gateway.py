@@ -22,7 +22,7 @@ from edge_gateway.dicom.mwl import WorklistService
 from edge_gateway.dicom.retrieve import RetrieveService
 from edge_gateway.dicom.server import DicomServices, build_ae, start_server
 from edge_gateway.dicom.storage import StorageService
-from edge_gateway.dicom.transport import PollPolicy, wake_reactors_on_messages
+from edge_gateway.dicom.transport import OpenConnections, wake_reactors_on_messages
 from edge_gateway.peers import PeerTable, load_peers
 from edge_gateway.store.archive import Archive
 from edge_gateway.store.database import open_index
@@ -171,6 +171,6 @@ def build_gateway(
         mpps=MppsService(engine, peers, activity, uids),
         peers=peers,
         activity=activity,
-        poll=PollPolicy(),
+        connections=OpenConnections(),
     )
     return Gateway(settings, engine, archive, index, peers, uids, services)

@@ -19,11 +19,10 @@ import re
 from enum import Enum
 from typing import Final
 
-from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 
 from shared.dicom.charset import name_groups
-from shared.dicom.instance import InstanceMeta
+from shared.dicom.instance import InstanceMeta, keyword_tag
 from shared.dicom.uid import is_valid_uid
 
 
@@ -74,15 +73,8 @@ _ASCII_COMPATIBLE: Final = frozenset(
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
-def _tag(keyword: str) -> int:
-    tag = tag_for_keyword(keyword)
-    if tag is None:
-        raise LookupError(f"not a DICOM keyword: {keyword}")
-    return int(tag)
-
-
-_TAGGED: Final = tuple((name, _tag(keyword), kind) for name, keyword, kind in _FIELDS)
-_CHARSET_TAG: Final = _tag(_CHARSET_KEYWORD)
+_TAGGED: Final = tuple((name, keyword_tag(keyword), kind) for name, keyword, kind in _FIELDS)
+_CHARSET_TAG: Final = keyword_tag(_CHARSET_KEYWORD)
 
 
 class _NotPlain(Exception):

@@ -40,7 +40,7 @@ from edge_gateway.dicom.mpps import MppsService
 from edge_gateway.dicom.mwl import WORKLIST_FIND, WorklistService
 from edge_gateway.dicom.retrieve import RetrieveService
 from edge_gateway.dicom.storage import StorageService
-from edge_gateway.dicom.transport import PollPolicy
+from edge_gateway.dicom.transport import OpenConnections
 from edge_gateway.peers import PeerTable
 from shared.dicom import status
 
@@ -74,7 +74,7 @@ class DicomServices:
     mpps: MppsService
     peers: PeerTable
     activity: ActivityLog
-    poll: PollPolicy
+    connections: OpenConnections
 
 
 def build_ae(
@@ -126,8 +126,8 @@ def handlers(services: DicomServices) -> list[Any]:
 
     activity = services.activity
     return [
-        (evt.EVT_CONN_OPEN, services.poll.on_conn_open),
-        (evt.EVT_CONN_CLOSE, services.poll.on_conn_close),
+        (evt.EVT_CONN_OPEN, services.connections.on_conn_open),
+        (evt.EVT_CONN_CLOSE, services.connections.on_conn_close),
         (evt.EVT_ACCEPTED, activity.on_accepted),
         (evt.EVT_REJECTED, activity.on_rejected),
         (evt.EVT_RELEASED, activity.on_released),
@@ -180,10 +180,9 @@ class SharedListenerServer(ThreadedAssociationServer):
 
     def server_bind(self) -> None:
         """Adopt (a duplicate of) the shared socket instead of binding a new one."""
-        placeholder = self.socket
+        if self.socket is not None:
+            self.socket.close()  # the unbound socket TCPServer.__init__ made: not used
         self.socket = self._listener.dup()
-        if placeholder is not None:
-            placeholder.close()
         self.socket.settimeout(0)  # accept() must not wait for a connection another took
         self.server_address = self.socket.getsockname()
 
@@ -225,7 +224,7 @@ def start_server(
         evt_handlers=handlers(services),
         server_class=SharedListenerServer,
         listener=listener,
-        load=lambda: services.poll.open_connections,
+        load=lambda: services.connections.open_connections,
     )
     assert isinstance(shared, SharedListenerServer)
     threading.Thread(target=shared.serve_forever, name="AcceptorServer", daemon=True).start()

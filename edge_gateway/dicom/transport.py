@@ -86,8 +86,9 @@ class TunedAssociationSocket(AssociationSocket):
         return buffer
 
 
-class PollPolicy:
-    """Counts the server's open connections, for the DUL poll interval."""
+class OpenConnections:
+    """Counts the server's open connections (a worker with more of them defers taking a
+    new one, see ``SharedListenerServer``) and tunes each as it opens."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -96,7 +97,6 @@ class PollPolicy:
     def on_conn_open(self, event: Any) -> None:
         """``EVT_CONN_OPEN`` handler of the server: tune, and count the connection."""
         handle_conn_open(event)
-        event.assoc.dul._poll_policy = self
         with self._lock:
             self.open_connections += 1
 
@@ -110,9 +110,6 @@ class PollPolicy:
         assoc = event.assoc
         if not (assoc.is_established or assoc.is_released or assoc.is_aborted or assoc.is_rejected):
             assoc.dul.to_user_queue.put(None)
-
-    def busy_poll(self) -> float:
-        return min(_IDLE_POLL, _BUSY_POLL * max(1, self.open_connections))
 
 
 _MAX_IDLE_WAIT = 0.05
@@ -130,7 +127,6 @@ class TunedDUL(DULServiceProvider):
     keeps it, with :attr:`_run_loop_delay` short while data moves.
     """
 
-    _poll_policy: PollPolicy | None = None
     _wake_fd: int = -1
     _wake_lock: threading.Lock | None = None
 
@@ -139,7 +135,7 @@ class TunedDUL(DULServiceProvider):
         last = getattr(self.socket, "last_activity", 0.0)
         if time.monotonic() - last >= _BUSY_WINDOW:
             return _IDLE_POLL
-        return self._poll_policy.busy_poll() if self._poll_policy is not None else _BUSY_POLL
+        return _BUSY_POLL
 
     @_run_loop_delay.setter
     def _run_loop_delay(self, _value: float) -> None:

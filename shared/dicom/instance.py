@@ -52,14 +52,15 @@ UID_KEYWORDS: Final[tuple[str, ...]] = (
 """The UIDs an instance cannot be archived without, in the order they are checked."""
 
 
-def _tag(keyword: str) -> int:
+def keyword_tag(keyword: str) -> int:
+    """The tag of a DICOM keyword as an int; LookupError for an unknown keyword."""
     tag = tag_for_keyword(keyword)
     if tag is None:
         raise LookupError(f"not a DICOM keyword: {keyword}")
     return int(tag)
 
 
-INDEX_TAGS: Final[frozenset[int]] = frozenset(_tag(k) for k in INDEX_KEYWORDS)
+INDEX_TAGS: Final[frozenset[int]] = frozenset(keyword_tag(k) for k in INDEX_KEYWORDS)
 """The tags of :data:`INDEX_KEYWORDS`."""
 
 LAST_INDEX_TAG: Final[int] = max(INDEX_TAGS)

@@ -93,29 +93,34 @@ def write_peers(path: Path) -> Path:
     return path
 
 
+def serve_command(data_dir: Path, peers: Path, port: int, *extra: str) -> list[str]:
+    """``pacs-edge serve`` for campus dongge on 127.0.0.1:``port``, as operators run it."""
+    return [
+        PACS_EDGE,
+        "serve",
+        "--campus",
+        "dongge",
+        "--data-dir",
+        str(data_dir),
+        "--ae-title",
+        EDGE_AE,
+        "--dicom-port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--peers",
+        str(peers),
+        *extra,
+    ]
+
+
 def serve_edge(
     data_dir: Path, peers: Path, port: int, log: Path, *extra: str
 ) -> subprocess.Popen[bytes]:
     """Start ``pacs-edge serve`` as operators do; return once its port accepts."""
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [
-                PACS_EDGE,
-                "serve",
-                "--campus",
-                "dongge",
-                "--data-dir",
-                str(data_dir),
-                "--ae-title",
-                EDGE_AE,
-                "--dicom-port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--peers",
-                str(peers),
-                *extra,
-            ],
+            serve_command(data_dir, peers, port, *extra),
             stdout=out,
             stderr=subprocess.STDOUT,
         )

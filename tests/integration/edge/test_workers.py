@@ -14,9 +14,9 @@ from pynetdicom.sop_class import Verification
 
 from tests.integration.edge.conftest import (
     EDGE_AE,
-    PACS_EDGE,
     peer_args,
     run,
+    serve_command,
     serve_edge,
     write_peers,
 )
@@ -148,23 +148,7 @@ def test_a_second_gateway_cannot_take_the_port(dcmtk: None, tmp_path: Path) -> N
     edge = serve_edge(tmp_path / "edge", peers, port, tmp_path / "edge.log", "--workers", "2")
     try:
         second = subprocess.run(
-            [
-                PACS_EDGE,
-                "serve",
-                "--campus",
-                "dongge",
-                "--data-dir",
-                str(tmp_path / "second"),
-                "--dicom-port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--peers",
-                str(peers),
-                "--workers",
-                "2",
-                "--no-queue",
-            ],
+            serve_command(tmp_path / "second", peers, port, "--workers", "2", "--no-queue"),
             capture_output=True,
             text=True,
             timeout=120,
