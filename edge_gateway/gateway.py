@@ -46,12 +46,17 @@ def configure_pynetdicom() -> None:
     element of each command set and header) only ever warn, and cost more than the
     rest of a C-STORE's bookkeeping; the gateway checks what it relies on itself
     (the UIDs of archived instances, query keys), so they are off in its processes.
+
+    pynetdicom's standard logging handlers (run for every PDU and DIMSE message sent or
+    received) write only DEBUG and INFO lines to the ``pynetdicom`` logger, which the
+    gateway keeps at WARNING (``edge_gateway.logs``): they are not bound.
     """
     pynetdicom_config.UNRESTRICTED_STORAGE_SERVICE = True
     pynetdicom_config.STORE_RECV_CHUNKED_DATASET = True
     pynetdicom_config.STORE_SEND_CHUNKED_DATASET = True
     pynetdicom_config.LOG_REQUEST_IDENTIFIERS = False
     pynetdicom_config.LOG_RESPONSE_IDENTIFIERS = False
+    pynetdicom_config.LOG_HANDLER_LEVEL = "none"
     pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
     pydicom_config.settings.writing_validation_mode = pydicom_config.IGNORE
     wake_reactors_on_messages()

@@ -8,6 +8,7 @@ from pynetdicom import AE
 from pynetdicom.association import Association
 from pynetdicom.sop_class import Verification
 
+from edge_gateway.dicom.store_response import StoreResponder
 from edge_gateway.dicom.transport import TunedAssociationSocket, TunedDUL
 from edge_gateway.gateway import Gateway
 from tests.integration.edge.conftest import EDGE_AE, StartEdge
@@ -35,6 +36,7 @@ def test_accepted_association_runs_the_event_driven_loop(start_edge: StartEdge) 
     dul = accepted.dul
     assert isinstance(dul, TunedDUL)
     assert isinstance(dul.socket, TunedAssociationSocket)
+    assert isinstance(accepted.dimse, StoreResponder)
     assert dul._wake_fd >= 0  # its thread sleeps on this eventfd and the socket
     sock = dul.socket.socket
     assert sock is not None
