@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from edge_gateway.config import EdgeSettings
 from edge_gateway.dicom.activity import ActivityLog
+from edge_gateway.dicom.file_meta import write_file_meta_directly
 from edge_gateway.dicom.find import QueryService
 from edge_gateway.dicom.mpps import MppsService
 from edge_gateway.dicom.mwl import WorklistService
@@ -49,7 +50,9 @@ def configure_pynetdicom() -> None:
 
     pynetdicom's standard logging handlers (run for every PDU and DIMSE message sent or
     received) write only DEBUG and INFO lines to the ``pynetdicom`` logger, which the
-    gateway keeps at WARNING (``edge_gateway.logs``): they are not bound.
+    gateway keeps at WARNING (``edge_gateway.logs``): they are not bound. The File Meta
+    Information of received files is written straight to bytes
+    (:mod:`edge_gateway.dicom.file_meta`).
     """
     pynetdicom_config.UNRESTRICTED_STORAGE_SERVICE = True
     pynetdicom_config.STORE_RECV_CHUNKED_DATASET = True
@@ -60,6 +63,7 @@ def configure_pynetdicom() -> None:
     pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
     pydicom_config.settings.writing_validation_mode = pydicom_config.IGNORE
     wake_reactors_on_messages()
+    write_file_meta_directly()
 
 
 class ConfigurationError(ValueError):

@@ -9,6 +9,7 @@ import pytest
 from pydicom import dcmread
 from sqlalchemy import func, select
 
+from edge_gateway.dicom.file_meta import encode_file_meta
 from edge_gateway.gateway import Gateway
 from edge_gateway.peers import Peer, PeerTable
 from edge_gateway.store.models import Instance, OutboxEvent, Patient, Series, Study
@@ -70,6 +71,17 @@ def test_store_single_file_is_archived_and_indexed(edge: Gateway, tmp_path: Path
     again = dcmread(stored)
     assert again.SOPInstanceUID == ds.SOPInstanceUID
     assert again.PixelData == ds.PixelData
+    # the File Meta Information the gateway writes itself (edge_gateway.dicom.file_meta)
+    meta = encode_file_meta(
+        sop_class_uid=ds.SOPClassUID,
+        sop_instance_uid=ds.SOPInstanceUID,
+        transfer_syntax=str(row["transfer_syntax"]),
+    )
+    assert stored.read_bytes()[128 : 132 + len(meta)] == b"DICM" + meta
+    assert again.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+    dump = run(["dcmdump", "-M", "+L", str(stored)])
+    assert dump.returncode == 0, dump.stdout
+    assert f"(0002,0003) UI [{ds.SOPInstanceUID}]" in dump.stdout
     with edge.engine.connect() as conn:
         kinds = sorted(conn.scalars(select(OutboxEvent.kind)))  # type: ignore[call-overload]
         study = conn.execute(select(Study.__table__)).mappings().one()  # type: ignore[attr-defined]
