@@ -387,6 +387,9 @@ class Edge(Receiver):
     ) -> None:
         super().__init__(storage, logfile, env, min_instance_bytes)
         self.executable = executable or self.DEFAULT_EXECUTABLE
+        self.console_port = free_port()
+        while self.console_port == self.port:
+            self.console_port = free_port()
 
     @staticmethod
     def available(executable: Path) -> tuple[bool, str]:
@@ -426,7 +429,16 @@ class Edge(Receiver):
             "--bind",
             HOST,
             "--accept-any-ae",
+            "--console-port",
+            str(self.console_port),
         ]
+
+    def _wait_ready(self, process: subprocess.Popen[bytes]) -> None:
+        # Started, as Orthanc is once its HTTP and DICOM ports answer: the gateway opens
+        # its DICOM port first and then starts its technician console (a web stack to
+        # import), which would otherwise overlap the first second of a run.
+        wait_for_port(self.port, process, "edge (DICOM)")
+        wait_for_port(self.console_port, process, "edge (technician console)")
 
     def stored_count(self) -> int | None:
         return count_dicom_files(self.storage, self.min_instance_bytes)

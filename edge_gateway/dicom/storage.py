@@ -53,6 +53,8 @@ class StorageService:
             self.activity.count(event, "store-refused")
             return status.NOT_AUTHORIZED
         path = Path(event.dataset_path)
+        # its bytes go to disk while the header is read and the file hashed
+        synced = self.index.archive.start_sync(path)
         try:
             meta = read_instance_meta(path, default_charset=self.default_charset)
         except InvalidInstance as exc:
@@ -73,7 +75,7 @@ class StorageService:
             self.activity.count(event, "store-failed")
             return status.STORE_DATASET_MISMATCH
         try:
-            outcome = self.index.ingest(path, meta, source_ae=ae)
+            outcome = self.index.ingest(path, meta, source_ae=ae, synced=synced)
         except OSError as exc:
             log.error("C-STORE from %s: cannot write instance %s: %s", ae, sop_uid, exc)
             self.activity.count(event, "store-failed")

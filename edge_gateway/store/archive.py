@@ -18,6 +18,7 @@ import os
 import shutil
 import threading
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from shared.durable import fsync_path, instance_rel_path, move_aside
@@ -25,6 +26,7 @@ from shared.durable import fsync_path, instance_rel_path, move_aside
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
+_SYNC_THREADS = 4  # fsyncs of received files under way at once (one per association)
 
 
 def sha256_file(path: Path) -> str:
@@ -49,6 +51,18 @@ class Archive:
         self._known_dirs: set[Path] = {self.root}
         self._dir_lock = threading.Lock()
         self._device = os.stat(self.root).st_dev
+        self._syncer = ThreadPoolExecutor(max_workers=_SYNC_THREADS, thread_name_prefix="fsync")
+
+    def start_sync(self, source: Path) -> Future[None]:
+        """Begin to fsync the received file ``source`` on a helper thread, so that its
+        bytes travel to disk while the caller reads its header and hashes it; hand the
+        result to :meth:`place`. A failure is raised there (and ignored if the file is
+        not placed)."""
+        return self._syncer.submit(fsync_path, source)
+
+    def close(self) -> None:
+        """Wait for the fsyncs under way and stop their threads."""
+        self._syncer.shutdown(wait=True)
 
     def clear_tmp(self) -> int:
         """Delete partial files left by a crash; return how many were removed."""
@@ -70,17 +84,22 @@ class Archive:
     def absolute(self, rel_path: str) -> Path:
         return self.root / rel_path
 
-    def place(self, source: Path, rel_path: str) -> Path:
+    def place(self, source: Path, rel_path: str, synced: Future[None] | None = None) -> Path:
         """Durably move the complete file ``source`` to ``archive/rel_path``.
 
         The file is fsynced, renamed into place (copied through ``tmp/`` first when it
         is on another file system) and its directory entry fsynced. An existing file at
-        the destination is replaced. Returns the final path. Raises ``OSError``.
+        the destination is replaced. ``synced``: an fsync of ``source`` already under
+        way (:meth:`start_sync`), waited for instead of a new one. Returns the final
+        path. Raises ``OSError``.
         """
         final = self.root / rel_path
         self._ensure_dir(final.parent)
         if self.same_device(source):
-            fsync_path(source)
+            if synced is not None:
+                synced.result()
+            else:
+                fsync_path(source)
             try:
                 os.replace(source, final)
             except FileNotFoundError:

@@ -12,6 +12,7 @@ import logging
 import sqlite3
 import threading
 import zlib
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -76,19 +77,30 @@ class InstanceIndex:
         self._pending: dict[tuple[str, str], int] = {}
 
     def close(self) -> None:
-        """Give the writer connection back (the engine is disposed by the caller)."""
+        """Give the writer connection back (the engine is disposed by the caller) and
+        wait for the archive's fsyncs under way."""
         with self._write_lock:
             self._raw.close()
+        self.archive.close()
         if self.writers is not None:
             self.writers.close()
 
-    def ingest(self, source: Path, meta: InstanceMeta, *, source_ae: str) -> IngestOutcome:
+    def ingest(
+        self,
+        source: Path,
+        meta: InstanceMeta,
+        *,
+        source_ae: str,
+        synced: Future[None] | None = None,
+    ) -> IngestOutcome:
         """Store the complete file ``source`` (a DICOM Part 10 file) as ``meta`` describes.
 
         Same SOP Instance UID again with identical bytes → IDENTICAL, nothing changes;
         with different bytes → the newer replaces the older, which is moved to
-        ``superseded/``. Raises ``OSError`` (disk) or ``sqlite3.Error``; then nothing
-        has been acknowledged and the caller answers a failure status.
+        ``superseded/``. ``synced``: the fsync of ``source`` the caller started with
+        ``archive.start_sync`` when the file arrived. Raises ``OSError`` (disk) or
+        ``sqlite3.Error``; then nothing has been acknowledged and the caller answers a
+        failure status.
         """
         sha = sha256_file(source)
         size = source.stat().st_size
@@ -101,12 +113,12 @@ class InstanceIndex:
                 current = self.archive.absolute(existing.rel_path)
                 if not current.exists():
                     log.warning("re-placing missing file of indexed instance %s", meta.sop_uid)
-                    self.archive.place(source, existing.rel_path)
+                    self.archive.place(source, existing.rel_path, synced)
                 return IngestOutcome(IngestResult.IDENTICAL, current, sha, size)
             superseded = None
             if existing is not None:
                 superseded = self.archive.move_aside(existing.rel_path, meta.sop_uid)
-            final = self.archive.place(source, rel_path)
+            final = self.archive.place(source, rel_path, synced)
             with self._write_lock, self.writers or contextlib.nullcontext():
                 self._write(meta, rel_path, sha, size, source_ae, existing, superseded)
         result = IngestResult.REPLACED if existing is not None else IngestResult.NEW

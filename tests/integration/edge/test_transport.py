@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from pynetdicom import AE
+from pynetdicom import AE, evt
 from pynetdicom.association import Association
 from pynetdicom.sop_class import Verification
 
@@ -37,6 +37,10 @@ def test_accepted_association_runs_the_event_driven_loop(start_edge: StartEdge) 
     assert isinstance(dul, TunedDUL)
     assert isinstance(dul.socket, TunedAssociationSocket)
     assert isinstance(accepted.dimse, StoreResponder)
+    # pynetdicom's logging handlers are not bound (configure_pynetdicom), so C-STORE
+    # responses take StoreResponder's direct path
+    for event in (evt.EVT_PDU_RECV, evt.EVT_PDU_SENT, evt.EVT_DIMSE_RECV, evt.EVT_DIMSE_SENT):
+        assert not accepted.get_handlers(event)
     assert dul._wake_fd >= 0  # its thread sleeps on this eventfd and the socket
     sock = dul.socket.socket
     assert sock is not None
