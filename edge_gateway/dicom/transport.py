@@ -47,7 +47,7 @@ from pynetdicom.pdu import A_ABORT_RQ
 from pynetdicom.transport import AssociationSocket
 from pynetdicom.utils import make_target
 
-from edge_gateway.dicom.store_response import StoreResponder
+from edge_gateway.dicom.responses import DirectResponder
 
 log = logging.getLogger(__name__)
 
@@ -255,14 +255,14 @@ def tune_socket(sock: socket.socket) -> None:
 
 def handle_conn_open(event: Any) -> None:
     """``EVT_CONN_OPEN`` handler: tune the association's socket, and let its DIMSE
-    provider write C-STORE responses directly (:mod:`edge_gateway.dicom.store_response`)."""
+    provider write C-STORE and C-FIND responses directly (:mod:`edge_gateway.dicom.responses`)."""
     assoc_socket = event.assoc.dul.socket
     if assoc_socket is None or assoc_socket.socket is None:
         return
     if type(assoc_socket) is AssociationSocket:
         assoc_socket.__class__ = TunedAssociationSocket
     if type(event.assoc.dimse) is DIMSEServiceProvider:
-        event.assoc.dimse.__class__ = StoreResponder
+        event.assoc.dimse.__class__ = DirectResponder
     dul = event.assoc.dul
     if type(dul) is DULServiceProvider:
         dul.__class__ = TunedDUL

@@ -8,7 +8,7 @@ from pynetdicom import AE, evt
 from pynetdicom.association import Association
 from pynetdicom.sop_class import Verification
 
-from edge_gateway.dicom.store_response import StoreResponder
+from edge_gateway.dicom.responses import DirectResponder
 from edge_gateway.dicom.transport import TunedAssociationSocket, TunedDUL
 from edge_gateway.gateway import Gateway
 from tests.integration.edge.conftest import EDGE_AE, StartEdge
@@ -36,9 +36,9 @@ def test_accepted_association_runs_the_event_driven_loop(start_edge: StartEdge) 
     dul = accepted.dul
     assert isinstance(dul, TunedDUL)
     assert isinstance(dul.socket, TunedAssociationSocket)
-    assert isinstance(accepted.dimse, StoreResponder)
+    assert isinstance(accepted.dimse, DirectResponder)
     # pynetdicom's logging handlers are not bound (configure_pynetdicom), so C-STORE
-    # responses take StoreResponder's direct path
+    # and C-FIND responses take DirectResponder's direct path
     for event in (evt.EVT_PDU_RECV, evt.EVT_PDU_SENT, evt.EVT_DIMSE_RECV, evt.EVT_DIMSE_SENT):
         assert not accepted.get_handlers(event)
     assert dul._wake_fd >= 0  # its thread sleeps on this eventfd and the socket
