@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pynetdicom.sop_class import ModalityWorklistInformationFind
 from sqlalchemy import Engine
@@ -111,27 +112,28 @@ class WorklistService:
             loggable({**top, **{f"SPS.{k}": v for k, v in sps_keys.items()}}),
         )
         self.activity.count(event, "worklist-find")
+        # the requested attributes, looked at once for all the items
+        requested = [e for e in identifier if e.keyword != "SpecificCharacterSet"]
+        wanted = list(sps_query) if sps_query is not None else []
         for row in rows:
             if event.is_cancelled:
                 yield status.CANCEL, None
                 return
-            yield status.PENDING, self._item(identifier, sps_seq is not None, sps_query, row)
+            yield status.PENDING, self._item(requested, sps_seq is not None, wanted, row)
 
     def _item(
         self,
-        identifier: Dataset,
+        requested: list[DataElement],
         sps_requested: bool,
-        sps_query: Dataset | None,
+        wanted: list[DataElement],
         row: dict[str, Any],
     ) -> Dataset:
         ds = Dataset()
         ds.SpecificCharacterSet = self.charset
-        requested = [e for e in identifier if e.keyword not in ("SpecificCharacterSet",)]
         fill_response(ds, requested, _top_values(row))
         if sps_requested:
             item = Dataset()
             values = _sps_values(row)
-            wanted = [e for e in sps_query] if sps_query is not None and len(sps_query) else []
             if wanted:
                 fill_response(item, wanted, values)
             else:
