@@ -129,7 +129,7 @@ class Gateway:
 
     def stop(self, grace: float = 10.0) -> None:
         """Stop accepting, let running associations finish for up to ``grace``
-        seconds, abort the rest, then close the index."""
+        seconds, abort the rest, then close the index and the archive."""
         if self._server is not None:
             self._server.shutdown()
             self._server = None
@@ -144,6 +144,7 @@ class Gateway:
                     assoc.abort()
             self._ae = None
         self.index.close()
+        self.archive.close()
         self.engine.dispose()
         tempfile.tempdir = self._previous_tempdir
         log.info("edge gateway stopped")

@@ -66,23 +66,10 @@ class PlainFileMeta:
     encoded: bytes
 
 
-def _create_plain_file_meta(
-    *,
-    sop_class_uid: Any,
-    sop_instance_uid: Any,
-    transfer_syntax: Any,
-    implementation_uid: str = PYNETDICOM_IMPLEMENTATION_UID,
-    implementation_version: str = PYNETDICOM_IMPLEMENTATION_VERSION,
-) -> PlainFileMeta:
-    return PlainFileMeta(
-        encode_file_meta(
-            sop_class_uid=str(sop_class_uid),
-            sop_instance_uid=str(sop_instance_uid),
-            transfer_syntax=str(transfer_syntax),
-            implementation_uid=str(implementation_uid),
-            implementation_version=implementation_version,
-        )
-    )
+def _create_plain_file_meta(**fields: str) -> PlainFileMeta:
+    """Stands in for pynetdicom's ``create_file_meta`` (same keywords; its UIDs are
+    pydicom ``UID`` values, which are ``str``)."""
+    return PlainFileMeta(encode_file_meta(**fields))
 
 
 def _write_plain_file_meta(fp: BinaryIO, file_meta: Any, enforce_standard: bool = True) -> None:

@@ -77,11 +77,9 @@ class InstanceIndex:
         self._pending: dict[tuple[str, str], int] = {}
 
     def close(self) -> None:
-        """Give the writer connection back (the engine is disposed by the caller) and
-        wait for the archive's fsyncs under way."""
+        """Give the writer connection back (the engine is disposed by the caller)."""
         with self._write_lock:
             self._raw.close()
-        self.archive.close()
         if self.writers is not None:
             self.writers.close()
 

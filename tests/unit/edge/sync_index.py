@@ -38,6 +38,7 @@ class EdgeIndex:
 
     def close(self) -> None:
         self.index.close()
+        self.archive.close()
         self.engine.dispose()
 
 
