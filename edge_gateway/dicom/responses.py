@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from pynetdicom import evt
 from pynetdicom.dimse import DIMSEServiceProvider
@@ -36,6 +36,8 @@ _DATA_FRAGMENT = b"\x00"
 _LAST_DATA_FRAGMENT = b"\x02"
 _PDV_OVERHEAD = 6  # PDV item length (4) + presentation context ID (1) + control header (1)
 
+_P_DATA_TF = struct.Struct(">BBI")  # PDU type 0x04, reserved, PDU length
+_PDV_ITEM = struct.Struct(">IB")  # item length, presentation context ID
 _US = struct.Struct("<HHIH")  # tag group, tag element, value length 2, value
 _UL = struct.Struct("<HHII")
 _HEADER = struct.Struct("<HHI")
@@ -145,6 +147,26 @@ def pdata_values(response: PlainResponse, max_pdu: int) -> list[bytes] | None:
     return values
 
 
+def encode_pdata_pdus(context_id: int, values: list[bytes]) -> bytes:
+    """The P-DATA-TF PDUs, one per presentation data value as pynetdicom sends them
+    (PS3.8 9.3.5), back to back."""
+    pdus = []
+    for value in values:
+        item_length = len(value) + 1
+        pdus.append(_P_DATA_TF.pack(0x04, 0x00, item_length + 4))
+        pdus.append(_PDV_ITEM.pack(item_length, context_id))
+        pdus.append(value)
+    return b"".join(pdus)
+
+
+@runtime_checkable
+class DirectSender(Protocol):
+    """A DUL that can write encoded PDUs from the caller's thread
+    (``edge_gateway.dicom.transport.TunedDUL``)."""
+
+    def send_now(self, pdus: bytes) -> bool: ...
+
+
 class DirectResponder(DIMSEServiceProvider):
     """pynetdicom's DIMSE provider, sending plain C-STORE and C-FIND responses from
     :func:`plain_response`. Installed on accepted associations by swapping the class in
@@ -157,6 +179,13 @@ class DirectResponder(DIMSEServiceProvider):
             values = pdata_values(response, self.maximum_pdu_size)
         if values is None:
             super().send_msg(primitive, context_id)
+            return
+        dul = self.dul
+        if (
+            isinstance(dul, DirectSender)
+            and not self.assoc.get_handlers(evt.EVT_PDU_SENT)
+            and dul.send_now(encode_pdata_pdus(context_id, values))
+        ):
             return
         for value in values:
             pdata = P_DATA()

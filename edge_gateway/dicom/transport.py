@@ -18,7 +18,11 @@ threads sleep until there is work instead:
 * :class:`TunedDUL` blocks in ``poll(2)`` on the socket and on an eventfd that
   :meth:`TunedDUL.send_pdu` and :meth:`TunedDUL.kill_dul` signal, with the ARTIM timer
   (and at most :data:`_MAX_IDLE_WAIT`) as its time-out;
-* :class:`ReactorClock` makes the reactor's 1 ms pause a wait on its message queue.
+* :class:`ReactorClock` makes the reactor's 1 ms pause a wait on its message queue;
+* the responses :class:`~edge_gateway.dicom.responses.DirectResponder` encodes itself
+  (C-STORE, C-FIND) are written to the socket by the reactor thread
+  (:meth:`TunedDUL.send_now`) instead of being handed to the DUL thread PDU by PDU — on
+  two cores each hand-off cost more than building the response.
 
 Associations the gateway requests itself (C-MOVE sub-associations) start their DUL
 thread before the socket exists; they keep pynetdicom's loop, with a short poll while
@@ -132,6 +136,7 @@ class TunedDUL(DULServiceProvider):
 
     _wake_fd: int = -1
     _wake_lock: threading.Lock | None = None
+    _send_lock: threading.Lock | None = None
 
     @property
     def _run_loop_delay(self) -> float:
@@ -149,6 +154,7 @@ class TunedDUL(DULServiceProvider):
         started: pynetdicom bound its own ``run_reactor`` as the target) at ours."""
         if self._wake_lock is None:
             self._wake_lock = threading.Lock()
+            self._send_lock = threading.Lock()
             self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
             setattr(self, "_target", make_target(self.run_reactor))  # noqa: B010  (Thread's)
 
@@ -166,6 +172,32 @@ class TunedDUL(DULServiceProvider):
         super().send_pdu(primitive)
         self.wake()
 
+    def send_now(self, pdus: bytes) -> bool:
+        """Write encoded P-DATA-TF PDUs to the peer from the calling thread (the
+        association's reactor), sparing the hand-off of each PDU to the DUL thread.
+
+        Only while the association is established (Sta6) and nothing given to
+        :meth:`send_pdu` earlier is still waiting, so PDUs leave in the order they were
+        given; the DUL thread runs each state-machine action under the same lock, so
+        none of its own sends can slip in between. False (nothing written) when the
+        caller must go through :meth:`send_pdu` instead.
+        """
+        lock = self._send_lock
+        if lock is None:
+            return False
+        with lock:
+            sock = self.socket
+            if (
+                self._kill_thread
+                or self.to_provider_queue.queue
+                or self.state_machine.current_state != "Sta6"
+                or sock is None
+                or not sock._is_connected
+            ):
+                return False
+            sock.send(pdus)  # a failed send closes the socket and queues Evt17 itself
+        return True
+
     def kill_dul(self) -> None:
         super().kill_dul()
         self.wake()
@@ -182,6 +214,7 @@ class TunedDUL(DULServiceProvider):
             os.close(fd)
 
     def _run_event_driven(self) -> None:
+        assert self._send_lock is not None  # prepare_wakeups ran
         self._idle_timer.start()
         while True:
             if not self.assoc._dul_ready.is_set():
@@ -204,7 +237,8 @@ class TunedDUL(DULServiceProvider):
             except queue.Empty:
                 self._wait_for_work()
                 continue
-            self.state_machine.do_action(event)
+            with self._send_lock:  # see send_now
+                self.state_machine.do_action(event)
 
     def _abort_now(self) -> None:
         """Send an A-ABORT past the state machine, whose state can no longer be trusted,
@@ -212,8 +246,8 @@ class TunedDUL(DULServiceProvider):
         pdu = A_ABORT_RQ()
         pdu.source = 0x02
         pdu.reason_diagnostic = 0x00
-        if self.socket is not None:
-            with contextlib.suppress(OSError):
+        if self.socket is not None and self._send_lock is not None:
+            with self._send_lock, contextlib.suppress(OSError):
                 self.socket.send(pdu.encode())
         self.assoc.is_aborted = True
         self.assoc.is_established = False

@@ -9,8 +9,11 @@ from pydicom.dataset import Dataset
 from pynetdicom.dimse_messages import C_FIND_RSP, C_STORE_RSP
 from pynetdicom.dimse_primitives import C_ECHO, C_FIND, C_GET, C_STORE
 from pynetdicom.dsutils import encode
+from pynetdicom.pdu import P_DATA_TF
+from pynetdicom.pdu_primitives import P_DATA
 
 from edge_gateway.dicom.responses import (
+    encode_pdata_pdus,
     encode_store_response,
     pdata_values,
     plain_response,
@@ -160,3 +163,17 @@ def test_responses_with_more_than_the_plain_fields_are_left_to_pynetdicom() -> N
     get.AffectedSOPClassUID = "1.2.840.10008.5.1.4.1.2.2.3"
     get.Status = 0xFF00
     assert plain_response(get) is None
+
+
+@pytest.mark.parametrize("context_id", [1, 255])
+@pytest.mark.parametrize("max_pdu", [0, 512])
+def test_pdus_written_directly_equal_pynetdicoms(context_id: int, max_pdu: int) -> None:
+    primitive = _find_response(WORKLIST, status.PENDING, _identifier(40))
+    values = _ours(primitive, max_pdu)
+    expected = b""
+    for value in values:
+        pdata = P_DATA()
+        pdata.presentation_data_value_list.append((context_id, value))
+        expected += P_DATA_TF(pdata).encode()
+    assert encode_pdata_pdus(context_id, values) == expected
+    assert len(values) == 2 if max_pdu == 0 else len(values) > 2  # fragmented at 512
