@@ -31,6 +31,7 @@ import math
 import os
 import platform
 import random
+import re
 import socket
 import statistics
 import subprocess
@@ -451,6 +452,85 @@ def time_findscu(server: Server, query: Query, runs: int, env: dict[str, str]) -
     return cell
 
 
+# dcmtk's log (log4cplus) with microsecond timestamps; the per-response dumps left out.
+FINDSCU_LOG_CONFIG = """\
+log4cplus.rootLogger = INFO, console
+log4cplus.appender.console = log4cplus::ConsoleAppender
+log4cplus.appender.console.ImmediateFlush = true
+log4cplus.appender.console.layout = log4cplus::PatternLayout
+log4cplus.appender.console.layout.ConversionPattern = %D{%H:%M:%S.%Q} %m%n
+log4cplus.logger.dcmtk.dcmnet.responses = WARN
+"""
+_STAMP = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d{3})\.(\d{3}) (.*)$")
+
+
+def query_times(log: str) -> tuple[list[float], list[int]]:
+    """From a ``findscu --repeat`` log written with :data:`FINDSCU_LOG_CONFIG`: the
+    milliseconds from each "Sending Find Request" to its "Received Final Find
+    Response", and the pending responses of each."""
+    times: list[float] = []
+    matches: list[int] = []
+    sent: float | None = None
+    pending = 0
+    for line in log.splitlines():
+        found = _STAMP.match(line)
+        if not found:
+            continue
+        hours, minutes, seconds, millis, micros, text = found.groups()
+        at = (int(hours) * 60 + int(minutes)) * 60 + int(seconds) + int(millis) / 1e3
+        at += int(micros) / 1e6
+        if text.startswith("Sending Find Request"):
+            sent, pending = at, 0
+        elif text.startswith("Received Find Response") and "(Pending)" in text:
+            pending += 1
+        elif text.startswith("Received Final Find Response") and sent is not None:
+            elapsed = at - sent
+            if elapsed < 0:  # past midnight
+                elapsed += 86400
+            times.append(elapsed * 1000)
+            matches.append(pending)
+            sent = None
+    return times, matches
+
+
+def time_findscu_open(
+    server: Server, query: Query, runs: int, env: dict[str, str], log_config: Path
+) -> Cell:
+    """One ``findscu -W --repeat`` process: ``runs + 1`` C-FINDs on one association (the
+    first a warm-up), each timed by findscu's own log — what a modality written in
+    C/C++ that keeps its association open waits for, with neither process start-up nor
+    association set-up."""
+    cell = Cell(server.name, "findscu --repeat", query.key, query.label)
+    cmd = [dcmtk_tool("findscu"), "-W", "--repeat", str(runs + 1), "-lc", str(log_config)]
+    cmd += ["-aet", CALLING_AE, "-aec", server.ae_title, *query.findscu_keys()]
+    cmd += [HOST, str(server.port)]
+    try:
+        out = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=QUERY_TIMEOUT_S * (runs + 1),
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        cell.problems.append("findscu --repeat did not finish in time")
+        return cell
+    text = out.stdout + out.stderr
+    times, matches = query_times(text)
+    if out.returncode != 0 or len(times) != runs + 1:
+        cell.problems.append(
+            f"findscu --repeat exited with {out.returncode} after {len(times)} of {runs + 1} "
+            f"queries: {_tail(text)}"
+        )
+        return cell
+    cell.matches = matches[0]
+    cell.samples_ms = times[1:]
+    if len(set(matches)) > 1:
+        cell.problems.append(f"match counts differ between runs: {sorted(set(matches))}")
+    return cell
+
+
 def time_echoscu(server: Server, runs: int, env: dict[str, str]) -> Cell:
     """The floor of a findscu figure: an echoscu process (start, associate, C-ECHO, release).
     One warm-up run, then ``runs`` timed ones."""
@@ -543,8 +623,11 @@ def time_pynetdicom(server: Server, query: Query, runs: int) -> Cell:
     return cell
 
 
-def measure(rx: Receiver, queries: list[Query], runs: int, env: dict[str, str]) -> list[Cell]:
-    """Every row of one running server: echoscu, then findscu and pynetdicom per query.
+def measure(
+    rx: Receiver, queries: list[Query], runs: int, env: dict[str, str], log_config: Path
+) -> list[Cell]:
+    """Every row of one running server: echoscu, then per query findscu (a process per
+    query), findscu --repeat (one association) and pynetdicom.
 
     Stops early, with the reason in the last row, when the server process exits.
     """
@@ -554,6 +637,13 @@ def measure(rx: Receiver, queries: list[Query], runs: int, env: dict[str, str]) 
     ]
     for q in queries:
         jobs.append((f"findscu ({q.key})", functools.partial(time_findscu, server, q, runs, env)))
+    for q in queries:
+        jobs.append(
+            (
+                f"findscu --repeat ({q.key})",
+                functools.partial(time_findscu_open, server, q, runs, env, log_config),
+            )
+        )
     for q in queries:
         jobs.append((f"pynetdicom ({q.key})", functools.partial(time_pynetdicom, server, q, runs)))
     cells = []
@@ -657,7 +747,7 @@ def _fmt(value: float | None) -> str:
 
 def render(cells: list[Cell], header: str) -> str:
     order = {"edge": 0, "orthanc": 1}
-    clients = {"echoscu": 0, "findscu": 1, "pynetdicom": 2}
+    clients = {"echoscu": 0, "findscu": 1, "findscu --repeat": 2, "pynetdicom": 3}
     ranked = sorted(cells, key=lambda c: (c.query, clients[c.client], order.get(c.server, 9)))
     rows = [
         [
@@ -713,7 +803,10 @@ def _header(meta: dict[str, Any]) -> str:
         f"  {meta['runs']} timed runs per row after one warm-up; p95 = nearest rank; "
         f"findscu/echoscu sockets: {meta['sockets']}",
         "  findscu = wall time of one findscu -W process (start, associate, query, release, exit)",
-        "  pynetdicom = one C-FIND on a kept-open association (TCP_NODELAY), in-process",
+        "  findscu --repeat = one C-FIND on the association of one findscu process, request "
+        "to final response, from findscu's own log",
+        "  pynetdicom = one C-FIND on a kept-open association (TCP_NODELAY), in-process, "
+        "the client decoding each answer with pydicom",
     ]
     return "\n".join(lines)
 
@@ -808,11 +901,13 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     meta["fill_s"] = fill_edge_index(data_dir / "edge.sqlite", steps)
     progress(f"edge index filled in {meta['fill_s']:.1f} s")
 
+    log_config = workdir / "findscu-log.cfg"
+    log_config.write_text(FINDSCU_LOG_CONFIG, encoding="ascii")
     cells: list[Cell] = []
     edge = PrefilledEdge(data_dir, workdir / "logs" / "edge.log", env, executable=args.edge_bin)
     with edge:
         progress(f"edge gateway listening on {HOST}:{edge.port}")
-        cells += measure(edge, queries, args.runs, env)
+        cells += measure(edge, queries, args.runs, env, log_config)
     if not args.skip_orthanc:
         wl_s = write_wl_files(workdir / "worklists", steps)
         meta["wl_s"] = f"{wl_s:.1f} s"
@@ -823,7 +918,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         with orthanc:
             meta["orthanc"] = orthanc.version()
             progress(f"Orthanc {meta['orthanc']} listening on {HOST}:{orthanc.port}")
-            cells += measure(orthanc, queries, args.runs, env)
+            cells += measure(orthanc, queries, args.runs, env, log_config)
 
     print(render(cells, _header(meta)))
     if args.json:

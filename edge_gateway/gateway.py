@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from edge_gateway.config import EdgeSettings
 from edge_gateway.dicom.activity import ActivityLog
+from edge_gateway.dicom.encoded_identifiers import encode_identifiers_directly
 from edge_gateway.dicom.file_meta import write_file_meta_directly
 from edge_gateway.dicom.find import QueryService
 from edge_gateway.dicom.mpps import MppsService
@@ -52,7 +53,8 @@ def configure_pynetdicom() -> None:
     received) write only DEBUG and INFO lines to the ``pynetdicom`` logger, which the
     gateway keeps at WARNING (``edge_gateway.logs``): they are not bound. The File Meta
     Information of received files is written straight to bytes
-    (:mod:`edge_gateway.dicom.file_meta`).
+    (:mod:`edge_gateway.dicom.file_meta`), and so are worklist answers
+    (:mod:`edge_gateway.dicom.encoded_identifiers`).
     """
     pynetdicom_config.UNRESTRICTED_STORAGE_SERVICE = True
     pynetdicom_config.STORE_RECV_CHUNKED_DATASET = True
@@ -64,6 +66,7 @@ def configure_pynetdicom() -> None:
     pydicom_config.settings.writing_validation_mode = pydicom_config.IGNORE
     wake_reactors_on_messages()
     write_file_meta_directly()
+    encode_identifiers_directly()
 
 
 class ConfigurationError(ValueError):

@@ -13,7 +13,13 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from edge_gateway.dicom.activity import ActivityLog, calling_ae
+from edge_gateway.dicom.encoded_identifiers import (
+    EncodedIdentifier,
+    identifiers_encoded_directly,
+    plain_syntax,
+)
 from edge_gateway.dicom.identifiers import fill_response, loggable, matching_keys
+from edge_gateway.dicom.worklist_items import ItemLayout
 from edge_gateway.peers import PeerTable, Permission
 from edge_gateway.store.worklist import find_steps
 from shared.dicom import status
@@ -36,6 +42,22 @@ _SPS_ATTRS = (
     "ScheduledProcedureStepStatus",
     "ScheduledProcedureStepLocation",
 )
+
+
+_TOP_KEYWORDS = frozenset(
+    {
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "PatientSex",
+        "AccessionNumber",
+        "ReferringPhysicianName",
+        "StudyInstanceUID",
+        "RequestedProcedureID",
+        "RequestedProcedureDescription",
+    }
+)
+_SPS_KEYWORDS = frozenset(_SPS_ATTRS) - {"ScheduledProcedureStepLocation"}
 
 
 def _top_values(row: dict[str, Any]) -> dict[str, Any]:
@@ -115,11 +137,52 @@ class WorklistService:
         # the requested attributes, looked at once for all the items
         requested = [e for e in identifier if e.keyword != "SpecificCharacterSet"]
         wanted = list(sps_query) if sps_query is not None else []
+        sps_requested = sps_seq is not None
+        layout = self._layout(event, requested, sps_requested, wanted)
         for row in rows:
             if event.is_cancelled:
                 yield status.CANCEL, None
                 return
-            yield status.PENDING, self._item(requested, sps_seq is not None, wanted, row)
+            yield status.PENDING, self._response(layout, requested, sps_requested, wanted, row)
+
+    def _response(
+        self,
+        layout: ItemLayout | None,
+        requested: list[DataElement],
+        sps_requested: bool,
+        wanted: list[DataElement],
+        row: dict[str, Any],
+    ) -> Dataset:
+        if layout is not None:
+            encoded = layout.encode(_top_values(row), _sps_values(row))
+            if encoded is not None:
+                return EncodedIdentifier(encoded, implicit_vr=layout.implicit)
+        return self._item(requested, sps_requested, wanted, row)
+
+    def _layout(
+        self,
+        event: Any,
+        requested: list[DataElement],
+        sps_requested: bool,
+        wanted: list[DataElement],
+    ) -> ItemLayout | None:
+        """How this query's items are written straight to bytes
+        (:mod:`edge_gateway.dicom.worklist_items`); None: as pydicom Datasets."""
+        if not identifiers_encoded_directly():
+            return None
+        implicit = plain_syntax(str(event.context.transfer_syntax))
+        if implicit is None:
+            return None
+        return ItemLayout.for_query(
+            charset=self.charset,
+            implicit=implicit,
+            requested=requested,
+            top_keywords=_TOP_KEYWORDS,
+            step_requested=sps_requested,
+            step_wanted=wanted,
+            step_keywords=_SPS_KEYWORDS,
+            step_defaults=_SPS_ATTRS,
+        )
 
     def _item(
         self,
