@@ -26,7 +26,6 @@ from pydicom.dataelem import DataElement
 _CODECS = {"ISO_IR 192": "utf-8", "GB18030": "gb18030", "GBK": "gbk"}
 _CHARSET_TAG = 0x00080005
 _SEQUENCE_TAG = 0x00400100  # Scheduled Procedure Step Sequence
-_ITEM = struct.Struct("<HHI").pack(0xFFFE, 0xE000, 0)[:4]  # the item tag
 
 # VRs whose explicit-VR header has two reserved bytes and a 4-byte length (PS3.5 7.1.2)
 _LONG_VRS = frozenset(
@@ -39,6 +38,7 @@ _ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI", "U
 _TAG = struct.Struct("<HH")
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
+_ITEM = _TAG.pack(0xFFFE, 0xE000)  # the item tag (PS3.5 7.5)
 
 
 @dataclass(frozen=True)
@@ -119,10 +119,11 @@ def _slot(
 def _requested_slots(
     requested: Iterable[DataElement], known: frozenset[str], *, implicit: bool, codec: str
 ) -> list[_Slot] | None:
-    """A slot per requested element, sequences left out (as ``fill_response`` does)."""
+    """A slot per requested element, sequences left out (as ``fill_response`` does; the
+    step sequence is written by :meth:`ItemLayout.encode`)."""
     slots = []
     for elem in requested:
-        if elem.VR == "SQ":
+        if elem.VR == "SQ" or elem.tag == _SEQUENCE_TAG:
             continue
         keyword = elem.keyword or None
         slot = _slot(

@@ -164,6 +164,36 @@ def test_worklist_answer_in_gb18030_when_configured(
     assert "曾".encode("gb18030") in raw
 
 
+@pytest.mark.parametrize("syntax", ["-xi", "-xe"], ids=["implicit", "explicit"])
+@pytest.mark.parametrize("charset", ["ISO_IR 192", "ISO 2022 IR 58"], ids=["utf8", "gb2312"])
+def test_worklist_answers_in_each_transfer_syntax_and_charset(
+    dcmtk: None, start_edge, tmp_path: Path, syntax: str, charset: str
+) -> None:
+    """UTF-8 answers are written straight to bytes, GB2312 with ISO 2022 escapes by
+    pydicom (``worklist_items``); both read back the same, in either syntax."""
+    gateway = start_edge(worklist_charset=charset)
+    assert (
+        add(
+            gateway,
+            patient_id="P8",
+            patient_name="黄^小明",
+            modality="CT",
+            accession="X8",
+            scheduled=f"{TODAY}T08:00",
+            procedure="胸部CT平扫",
+        ).returncode
+        == 0
+    )
+    items = mwl(gateway, tmp_path / "q", syntax, "-k", "PatientID=P8", "-k", "PatientSex")
+    assert len(items) == 1
+    assert items[0].SpecificCharacterSet == charset
+    assert str(items[0].PatientName) == "黄^小明"
+    assert items[0].PatientSex == ""
+    step = items[0].ScheduledProcedureStepSequence[0]
+    assert step.ScheduledProcedureStepDescription == "胸部CT平扫"
+    assert step.ScheduledProcedureStepStartTime == "080000"
+
+
 def test_worklist_add_rejects_bad_input_with_a_sentence(edge: Gateway) -> None:
     result = add(
         edge,

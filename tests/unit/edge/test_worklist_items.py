@@ -133,38 +133,40 @@ def _received(query: Dataset, implicit: bool) -> Dataset:
     return decode(BytesIO(data), implicit, True)
 
 
-def _both(
-    charset: str, implicit: bool, query: Dataset, row: dict[str, Any]
-) -> tuple[ItemLayout | None, bytes | None, bytes]:
-    """(layout, our bytes, pydicom's bytes of the Dataset the service builds)."""
-    identifier = _received(query, implicit)
+def _asked(identifier: Dataset) -> tuple[list[Any], bool, list[Any]]:
+    """(top-level elements asked for, whether the step sequence is, its elements), as
+    ``WorklistService.find`` lists them."""
     requested = [e for e in identifier if e.keyword != "SpecificCharacterSet"]
     sequence = identifier.get("ScheduledProcedureStepSequence")
-    wanted = list(sequence[0]) if sequence else []
-    service = WorklistService(None, None, None, charset=charset)  # type: ignore[arg-type]
-    expected = encode(service._item(requested, sequence is not None, wanted, row), implicit, True)
-    layout, ours = _ours(charset, implicit, identifier, row)
-    assert expected is not None
-    return layout, ours, expected
+    return requested, sequence is not None, list(sequence[0]) if sequence else []
 
 
 def _ours(
     charset: str, implicit: bool, identifier: Dataset, row: dict[str, Any]
 ) -> tuple[ItemLayout | None, bytes | None]:
-    requested = [e for e in identifier if e.keyword != "SpecificCharacterSet"]
-    sequence = identifier.get("ScheduledProcedureStepSequence")
-    wanted = list(sequence[0]) if sequence else []
+    requested, step_requested, wanted = _asked(identifier)
     layout = ItemLayout.for_query(
         charset=charset,
         implicit=implicit,
         requested=requested,
         top_keywords=_TOP_KEYWORDS,
-        step_requested=sequence is not None,
+        step_requested=step_requested,
         step_wanted=wanted,
         step_keywords=_SPS_KEYWORDS,
         step_defaults=_SPS_ATTRS,
     )
     return layout, layout.encode(_top_values(row), _sps_values(row)) if layout else None
+
+
+def _both(
+    charset: str, implicit: bool, query: Dataset, row: dict[str, Any]
+) -> tuple[ItemLayout | None, bytes | None, bytes]:
+    """(layout, our bytes, pydicom's bytes of the Dataset the service builds otherwise)."""
+    identifier = _received(query, implicit)
+    service = WorklistService(None, None, None, charset=charset)  # type: ignore[arg-type]
+    expected = encode(service._item(*_asked(identifier), row), implicit, True)
+    assert expected is not None
+    return (*_ours(charset, implicit, identifier, row), expected)
 
 
 @pytest.mark.parametrize("charset", ["ISO_IR 192", "GB18030", "GBK"])
