@@ -49,6 +49,7 @@ from bench.peers import (
     progress,
     round_env,
     run_in_workdir,
+    wait_exactly,
     write_json,
 )
 from bench.results import MB, Measurement, Results, Run, render
@@ -178,9 +179,7 @@ def send(
             )
         deadline = start + SEND_TIMEOUT_S
         for proc in procs:
-            try:
-                proc.wait(timeout=max(0.0, deadline - time.perf_counter()))
-            except subprocess.TimeoutExpired:
+            if not wait_exactly(proc, deadline - time.perf_counter()):
                 problems.append(f"storescu did not finish within {SEND_TIMEOUT_S:.0f} s")
                 break
         wall = time.perf_counter() - start

@@ -62,6 +62,7 @@ from bench.peers import (
     progress,
     round_env,
     run_in_workdir,
+    wait_exactly,
     write_json,
 )
 from edge_gateway.dicom.transport import handle_conn_open
@@ -421,19 +422,17 @@ def time_process(cmd: list[str], runs: int, env: dict[str, str], cell: Cell) -> 
     """Append the wall time of ``runs`` runs of ``cmd`` to ``cell``; stop at a failure."""
     for _ in range(runs):
         start = time.perf_counter()
-        try:
-            code = subprocess.run(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                env=env,
-                timeout=QUERY_TIMEOUT_S,
-                check=False,
-            ).returncode
-        except subprocess.TimeoutExpired:
+        process = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        if not wait_exactly(process, QUERY_TIMEOUT_S):
             cell.problems.append(f"{Path(cmd[0]).name} did not finish in {QUERY_TIMEOUT_S:.0f} s")
             return
+        code = process.returncode
         elapsed = (time.perf_counter() - start) * 1000
         if code != 0:
             cell.problems.append(f"{Path(cmd[0]).name} exited with {code}")
