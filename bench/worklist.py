@@ -9,13 +9,16 @@ Goal (from the issue): p95 <= 30 ms for typical modality queries with 10,000 sch
 
 The edge's index is filled through ``edge_gateway.store.worklist.add_step`` (the code
 behind ``pacs-edge worklist add``), then ``pacs-edge serve`` is started on a free port.
-Orthanc gets the same steps as ``.wl`` files. Each query is timed two ways:
+Orthanc gets the same steps as ``.wl`` files. Each query is timed three ways:
 
 - ``findscu``: wall time of one dcmtk ``findscu -W`` process (start, associate, C-FIND,
-  release, exit), as a modality sees it; ``echoscu`` gives the floor of that figure
+  release, exit), as a modality script sees it; ``echoscu`` gives the floor of that figure
   (process start + association, no query).
-- ``pynetdicom``: one C-FIND on an association kept open, in-process, so process start-up
-  and association set-up are left out: what the server itself takes.
+- ``findscu --repeat``: one findscu process sends the query ``runs + 1`` times on one
+  association; each C-FIND is timed from findscu's own log (request sent → final response
+  received): what a C/C++ modality client that keeps its association waits.
+- ``pynetdicom``: one C-FIND on an association kept open, in-process, the client decoding
+  each answer with pydicom (pynetdicom's logging off, as in the gateway).
 
 It prints figures and is never part of the test suite.
 """

@@ -195,7 +195,9 @@ class TunedDUL(DULServiceProvider):
                 or not sock._is_connected
             ):
                 return False
-            sock.send(pdus)  # a failed send closes the socket and queues Evt17 itself
+            sock.send(pdus)
+        if self.event_queue.queue:  # a failed send queued Evt17 (connection closed)
+            self.wake()
         return True
 
     def kill_dul(self) -> None:

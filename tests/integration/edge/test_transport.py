@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import socket
 import threading
@@ -124,6 +125,7 @@ def _idle_dul() -> tuple[TunedDUL, _Socket]:
     sock = _Socket()
     dul.socket = sock  # type: ignore[assignment]
     dul.to_provider_queue = queue.Queue()
+    dul.event_queue = queue.Queue()
     dul.state_machine = _StateMachine()  # type: ignore[assignment]
     dul._kill_thread = False
     dul._send_lock = threading.Lock()
@@ -142,3 +144,21 @@ def test_send_now_never_overtakes_what_waits_for_the_dul_thread() -> None:
     dul._kill_thread = True
     assert not dul.send_now(b"fourth")
     assert sock.sent == [b"first"]
+
+
+def test_a_failed_direct_send_wakes_the_dul_thread() -> None:
+    """pynetdicom's socket queues Evt17 when a send fails; the sleeping DUL thread is
+    woken to act on it at once."""
+    dul, sock = _idle_dul()
+    dul._wake_lock = threading.Lock()
+    dul._wake_fd = os.eventfd(0, os.EFD_NONBLOCK)
+    try:
+
+        def broken(data: bytes) -> None:
+            dul.event_queue.put("Evt17")
+
+        sock.send = broken  # type: ignore[method-assign]
+        assert dul.send_now(b"lost")
+        assert os.eventfd_read(dul._wake_fd) == 1
+    finally:
+        os.close(dul._wake_fd)
