@@ -29,6 +29,13 @@ from edge_gateway.dicom.mwl import (
 from edge_gateway.dicom.worklist_items import ItemLayout
 from edge_gateway.store.models import StepStatus
 
+# The fallback cases hand pydicom values it can only write with replacement characters,
+# and it says so; that is the behaviour the fallback keeps.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Failed to encode value with encodings"),
+    pytest.mark.filterwarnings("ignore:A value of type 'str' cannot be assigned"),
+]
+
 ROW: dict[str, Any] = {
     "patient_name": "张^三丰",
     "patient_id": "P0001",
