@@ -319,15 +319,24 @@ def _stopped() -> SpeechError:
     )
 
 
+_RENDER_ATTEMPTS = 3
+"""pyttsx3's espeak driver can still end a ``runAndWait`` before any audio is written
+(the race :func:`_settle` works around; seen in about one render in three on a busy
+2-core machine even after it): a render that wrote nothing is tried again."""
+
+
 def _render(engine: _Engine, pinyin: str, path: Path) -> Path:
-    """Render on the calling (worker) thread; raises SpeechError when no audio came out."""
-    path.unlink(missing_ok=True)
-    _settle(engine)
-    engine.save_to_file(pinyin, str(path))
-    engine.runAndWait()
-    if not path.is_file() or path.stat().st_size <= 44:
-        raise SpeechError(f"espeak-ng 未生成音频 / espeak-ng produced no audio for {pinyin!r}")
-    return path
+    """Render on the calling (worker) thread; raises SpeechError when no audio came out
+    after :data:`_RENDER_ATTEMPTS` tries."""
+    for attempt in range(1, _RENDER_ATTEMPTS + 1):
+        path.unlink(missing_ok=True)
+        _settle(engine)
+        engine.save_to_file(pinyin, str(path))
+        engine.runAndWait()
+        if path.is_file() and path.stat().st_size > 44:
+            return path
+        log.info("espeak-ng wrote no audio (try %d of %d)", attempt, _RENDER_ATTEMPTS)
+    raise SpeechError(f"espeak-ng 未生成音频 / espeak-ng produced no audio for {pinyin!r}")
 
 
 def _settle(engine: _Engine) -> None:
