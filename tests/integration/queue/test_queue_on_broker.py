@@ -130,13 +130,10 @@ def test_mpps_and_hub_check_ins_move_the_queue(tmp_path: Path, broker: PrivateBr
                     accession="ACC2", patient_id="P2", requested_at=datetime.now(UTC)
                 )
             )
-        wait_until(
-            lambda: any(t.patient_id == "P2" for t in rt.desk.queue.tickets.values()),
-            what="hub check-in",
-        )
-        with rt.engine.connect() as conn:
-            outcome = conn.execute(text("SELECT outcome FROM queue_arrival")).scalar_one()
-        assert outcome == "C002"
+        # the follower issues the ticket, then records the outcome in its own transaction
+        wait_until(lambda: _outcome(rt, "ACC2") != "", what="hub check-in handled")
+        assert _outcome(rt, "ACC2") == "C002"
+        assert any(t.patient_id == "P2" for t in rt.desk.queue.tickets.values())
         # the hub echoes the edge's own check-in back as arrived: nothing happens twice
         with rt.engine.begin() as conn:
             conn.execute(
