@@ -17,7 +17,9 @@ from sqlalchemy import select
 
 from edge_gateway.gateway import Gateway
 from edge_gateway.store.models import OutboxEvent, PerformedStep, ScheduledStep
+from edge_gateway.store.worklist import StepIn, add_step
 from shared.dicom import status
+from shared.dicom.uid import UidFactory
 from tests.integration.edge.conftest import peer_args, run
 
 PACS_EDGE = str(Path(sys.executable).parent / "pacs-edge")
@@ -31,6 +33,16 @@ def add(gateway: Gateway, **kw: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, capture_output=True, text=True, timeout=60)
 
 
+def schedule(gateway: Gateway, **kw: str) -> None:
+    """Put a step on the worklist as ``pacs-edge worklist add`` does, in this process
+    (the command itself, a new interpreter each time, is tested on its own below)."""
+    add_step(
+        gateway.engine,
+        StepIn.model_validate(kw),
+        UidFactory(gateway.settings.uid_root),
+    )
+
+
 @pytest.fixture
 def worklist(edge: Gateway) -> Gateway:
     today = TODAY.isoformat()
@@ -41,7 +53,7 @@ def worklist(edge: Gateway) -> Gateway:
         ("P004", "LI^SI", "CT", "DG004", "CT2", "2026-01-05T08:00", "腹部CT"),
     ]
     for pid, name, mod, acc, station, when, proc in rows:
-        result = add(
+        schedule(
             edge,
             patient_id=pid,
             patient_name=name,
@@ -51,8 +63,6 @@ def worklist(edge: Gateway) -> Gateway:
             scheduled=when,
             procedure=proc,
         )
-        assert result.returncode == 0, result.stderr
-        assert f"accession {acc}" in result.stdout
     return edge
 
 
@@ -88,6 +98,18 @@ def mwl(gateway: Gateway, out: Path, *keys: str) -> list[Dataset]:
 
 
 def test_station_today_query_returns_chinese_names(worklist: Gateway, tmp_path: Path) -> None:
+    result = add(  # the operator's command, as a modality's booking clerk would run it
+        worklist,
+        patient_id="P005",
+        patient_name="司马^光",
+        modality="CT",
+        accession="DG005",
+        station_ae="CT1",
+        scheduled=f"{TODAY.isoformat()}T11:00",
+        procedure="腹部CT增强",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "accession DG005" in result.stdout
     items = mwl(
         worklist,
         tmp_path / "q",
@@ -98,9 +120,13 @@ def test_station_today_query_returns_chinese_names(worklist: Gateway, tmp_path: 
         "-k",
         f"ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartDate={TODAY:%Y%m%d}",
     )
-    assert [str(i.AccessionNumber) for i in items] == ["DG001", "DG002"]
+    assert [str(i.AccessionNumber) for i in items] == ["DG001", "DG002", "DG005"]
     assert str(items[0].PatientName) == "张^三丰"
     assert str(items[1].PatientName) == "欧阳^娜娜"
+    assert str(items[2].PatientName) == "司马^光"
+    assert items[2].ScheduledProcedureStepSequence[0].ScheduledProcedureStepDescription == (
+        "腹部CT增强"
+    )
     assert items[0].SpecificCharacterSet == "ISO_IR 192"
     sps = items[0].ScheduledProcedureStepSequence[0]
     assert sps.Modality == "CT"
@@ -172,17 +198,14 @@ def test_worklist_answers_in_each_transfer_syntax_and_charset(
     """UTF-8 answers are written straight to bytes, GB2312 with ISO 2022 escapes by
     pydicom (``worklist_items``); both read back the same, in either syntax."""
     gateway = start_edge(worklist_charset=charset)
-    assert (
-        add(
-            gateway,
-            patient_id="P8",
-            patient_name="黄^小明",
-            modality="CT",
-            accession="X8",
-            scheduled=f"{TODAY}T08:00",
-            procedure="胸部CT平扫",
-        ).returncode
-        == 0
+    schedule(
+        gateway,
+        patient_id="P8",
+        patient_name="黄^小明",
+        modality="CT",
+        accession="X8",
+        scheduled=f"{TODAY}T08:00",
+        procedure="胸部CT平扫",
     )
     items = mwl(gateway, tmp_path / "q", syntax, "-k", "PatientID=P8", "-k", "PatientSex")
     assert len(items) == 1
