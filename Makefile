@@ -5,6 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS := edge,hub,signage,dev
+# Two pytest workers: most tests wait on servers, brokers and subprocesses, so two
+# processes on two cores take half the time of one. `make pytest PYTEST_ARGS=-n0` runs
+# them in one process.
+PYTEST_ARGS ?= -n 2 --dist worksteal
 
 .PHONY: demo test lint typecheck contracts pytest venv clean bench
 

@@ -34,6 +34,17 @@ def require_tool(*names: str, package: str) -> None:
         missing(f"{', '.join(absent)} not found: install the Debian package '{package}'")
 
 
+def xvfb_run(screen: str = "1280x720x24") -> list[str]:
+    """The ``xvfb-run`` command prefix for a program that needs an X display (fails or
+    skips without Xvfb). Each pytest-xdist worker starts looking for a free display
+    number at its own base, so two workers' ``xvfb-run -a`` never race for the same one."""
+    if shutil.which("xvfb-run") is None:
+        missing("xvfb-run not found: install the Debian packages 'xvfb' and 'xauth'")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    base = 99 + 20 * (int(worker) if worker.isdigit() else 0)
+    return ["xvfb-run", "-a", "-n", str(base), "-s", f"-screen 0 {screen}"]
+
+
 def require_service(host: str, port: int, what: str) -> None:
     """Require a TCP service, e.g. Mosquitto on 127.0.0.1:1883."""
     try:

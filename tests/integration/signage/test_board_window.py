@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 
 from PIL import Image
 
-from tests.support.requirements import missing
+from tests.support.requirements import missing, xvfb_run
 
 SCRIPT = Path(__file__).with_name("board_screenshot_script.py")
 ROOT = Path(__file__).resolve().parents[3]
@@ -37,19 +36,9 @@ def _run_board(out: Path) -> dict[str, Any]:
         "PYTHONPATH": str(ROOT),
     }
     # Under Xvfb, as a board PC runs it on its X display (not SDL's offscreen driver).
-    if shutil.which("xvfb-run") is None:
-        missing("xvfb-run not found: install the Debian packages 'xvfb' and 'xauth'")
     env.pop("DISPLAY", None)
     env.pop("WAYLAND_DISPLAY", None)
-    command = [
-        "xvfb-run",
-        "-a",
-        "-s",
-        "-screen 0 1280x720x24",
-        sys.executable,
-        str(SCRIPT),
-        str(out),
-    ]
+    command = [*xvfb_run(), sys.executable, str(SCRIPT), str(out)]
     done = subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=120, check=False, cwd=ROOT
     )

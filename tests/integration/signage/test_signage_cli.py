@@ -23,7 +23,7 @@ from tests.integration.signage.mqtt_peer import (
     wait_for,
 )
 from tests.support.mosquitto import PrivateBroker, private_broker
-from tests.support.requirements import missing, require_tool
+from tests.support.requirements import require_tool, xvfb_run
 
 PROGRAM = Path(sys.executable).with_name("pacs-signage")
 DEVICE_ID = "board-dongge-ct1"
@@ -195,8 +195,7 @@ def test_window_mode_starts_on_a_display_and_stops_on_sigterm(
 ) -> None:
     """The real window mode, as a board PC runs it (here on Xvfb): Kivy must not take the
     program's own options (--config, --state-dir) for its own."""
-    if shutil.which("xvfb-run") is None:
-        missing("xvfb-run not found: install the Debian packages 'xvfb' and 'xauth'")
+    xvfb = xvfb_run()
     edge = EdgePeer(broker.url)
     edge.watch_status("dongge", DEVICE_ID)
     env = {
@@ -211,7 +210,7 @@ def test_window_mode_starts_on_a_display_and_stops_on_sigterm(
     env["KIVY_HOME"] = str(folder / "kivy-home")
     process = subprocess.Popen(
         [
-            *("xvfb-run", "-a", "-s", "-screen 0 1280x720x24"),
+            *xvfb,
             *(str(PROGRAM), "--config", str(_config(folder)), "--broker", broker.url),
             *("--no-voice", "--state-dir", str(folder / "state")),
         ],
