@@ -17,10 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom.dsutils import encode as pydicom_encode
-
-IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
-EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 
 
 class EncodedIdentifier(Dataset):
@@ -67,8 +65,8 @@ def identifiers_encoded_directly() -> bool:
 def plain_syntax(transfer_syntax: str) -> bool | None:
     """True for Implicit VR Little Endian, False for Explicit VR Little Endian, None
     for any other transfer syntax (deflated, big endian: pydicom encodes those)."""
-    if transfer_syntax == IMPLICIT_VR_LITTLE_ENDIAN:
+    if transfer_syntax == ImplicitVRLittleEndian:
         return True
-    if transfer_syntax == EXPLICIT_VR_LITTLE_ENDIAN:
+    if transfer_syntax == ExplicitVRLittleEndian:
         return False
     return None

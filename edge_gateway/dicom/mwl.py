@@ -21,7 +21,7 @@ from edge_gateway.dicom.encoded_identifiers import (
 from edge_gateway.dicom.identifiers import fill_response, loggable, matching_keys
 from edge_gateway.dicom.worklist_items import ItemLayout
 from edge_gateway.peers import PeerTable, Permission
-from edge_gateway.store.worklist import find_steps
+from edge_gateway.store.worklist import STEP_ATTRIBUTES, TOP_ATTRIBUTES, find_steps
 from shared.dicom import status
 
 log = logging.getLogger(__name__)
@@ -30,62 +30,20 @@ WORKLIST_FIND = str(ModalityWorklistInformationFind)
 
 FindResult = tuple[int, Dataset | None]
 
-_SPS_ATTRS = (
-    "Modality",
-    "ScheduledStationAETitle",
-    "ScheduledStationName",
-    "ScheduledProcedureStepStartDate",
-    "ScheduledProcedureStepStartTime",
-    "ScheduledPerformingPhysicianName",
-    "ScheduledProcedureStepDescription",
-    "ScheduledProcedureStepID",
-    "ScheduledProcedureStepStatus",
-    "ScheduledProcedureStepLocation",
-)
+TOP_KEYWORDS = frozenset(TOP_ATTRIBUTES)
+STEP_KEYWORDS = frozenset(STEP_ATTRIBUTES)
 
 
-_TOP_KEYWORDS = frozenset(
-    {
-        "PatientName",
-        "PatientID",
-        "PatientBirthDate",
-        "PatientSex",
-        "AccessionNumber",
-        "ReferringPhysicianName",
-        "StudyInstanceUID",
-        "RequestedProcedureID",
-        "RequestedProcedureDescription",
-    }
-)
-_SPS_KEYWORDS = frozenset(_SPS_ATTRS) - {"ScheduledProcedureStepLocation"}
+def top_values(row: dict[str, Any]) -> dict[str, Any]:
+    """A scheduled step's values for the item's top level, by keyword."""
+    return {keyword: row[column] for keyword, (column, _) in TOP_ATTRIBUTES.items()}
 
 
-def _top_values(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "PatientName": row["patient_name"],
-        "PatientID": row["patient_id"],
-        "PatientBirthDate": row["birth_date"],
-        "PatientSex": row["sex"],
-        "AccessionNumber": row["accession"],
-        "ReferringPhysicianName": row["referring_physician"],
-        "StudyInstanceUID": row["study_uid"],
-        "RequestedProcedureID": row["requested_procedure_id"],
-        "RequestedProcedureDescription": row["requested_procedure_description"],
-    }
-
-
-def _sps_values(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "Modality": row["modality"],
-        "ScheduledStationAETitle": row["station_ae"],
-        "ScheduledStationName": row["station_name"],
-        "ScheduledProcedureStepStartDate": row["start_date"],
-        "ScheduledProcedureStepStartTime": row["start_time"],
-        "ScheduledPerformingPhysicianName": row["performing_physician"],
-        "ScheduledProcedureStepDescription": row["sps_description"],
-        "ScheduledProcedureStepID": row["sps_id"],
-        "ScheduledProcedureStepStatus": str(row["status"]),
-    }
+def step_values(row: dict[str, Any]) -> dict[str, Any]:
+    """A scheduled step's values for the step item, by keyword (the status as its text)."""
+    values = {keyword: row[column] for keyword, (column, _) in STEP_ATTRIBUTES.items()}
+    values["ScheduledProcedureStepStatus"] = str(values["ScheduledProcedureStepStatus"])
+    return values
 
 
 class WorklistService:
@@ -154,7 +112,7 @@ class WorklistService:
         row: dict[str, Any],
     ) -> Dataset:
         if layout is not None:
-            encoded = layout.encode(_top_values(row), _sps_values(row))
+            encoded = layout.encode(top_values(row), step_values(row))
             if encoded is not None:
                 return EncodedIdentifier(encoded, implicit_vr=layout.implicit)
         return self._item(requested, sps_requested, wanted, row)
@@ -177,11 +135,10 @@ class WorklistService:
             charset=self.charset,
             implicit=implicit,
             requested=requested,
-            top_keywords=_TOP_KEYWORDS,
+            top_keywords=TOP_KEYWORDS,
             step_requested=sps_requested,
             step_wanted=wanted,
-            step_keywords=_SPS_KEYWORDS,
-            step_defaults=_SPS_ATTRS,
+            step_keywords=STEP_KEYWORDS,
         )
 
     def _item(
@@ -193,14 +150,14 @@ class WorklistService:
     ) -> Dataset:
         ds = Dataset()
         ds.SpecificCharacterSet = self.charset
-        fill_response(ds, requested, _top_values(row))
+        fill_response(ds, requested, top_values(row))
         if sps_requested:
             item = Dataset()
-            values = _sps_values(row)
+            values = step_values(row)
             if wanted:
                 fill_response(item, wanted, values)
             else:
-                for keyword in _SPS_ATTRS:
+                for keyword in STEP_ATTRIBUTES:
                     if values.get(keyword):
                         setattr(item, keyword, values[keyword])
             ds.ScheduledProcedureStepSequence = [item]

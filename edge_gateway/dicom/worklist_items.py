@@ -161,13 +161,12 @@ class ItemLayout:
         step_requested: bool,
         step_wanted: Sequence[DataElement],
         step_keywords: frozenset[str],
-        step_defaults: Sequence[str],
     ) -> ItemLayout | None:
         """The layout for a query that asked for ``requested`` at the top level (the
         Specific Character Set left out) and, when ``step_requested``, for
-        ``step_wanted`` in the step item (nothing asked: ``step_defaults`` that have a
-        value). ``top_keywords`` and ``step_keywords`` are the attributes the items
-        have values for. None when this module cannot write it."""
+        ``step_wanted`` in the step item (nothing asked: those of ``step_keywords`` that
+        have a value). ``top_keywords`` and ``step_keywords`` are the attributes the
+        items have values for. None when this module cannot write it."""
         codec = _CODECS.get(charset)
         if codec is None:
             return None
@@ -185,7 +184,7 @@ class ItemLayout:
         if step_wanted:
             step = _requested_slots(step_wanted, step_keywords, implicit=implicit, codec=codec)
         else:
-            for keyword in step_defaults:
+            for keyword in sorted(step_keywords):
                 default = _slot(
                     _keyword_tag(keyword),
                     dictionary_VR(keyword),

@@ -115,25 +115,29 @@ def add_step(engine: Engine, step: StepIn, uids: UidFactory) -> int:
     return _pk(result)
 
 
-# Worklist matching keys → (column, kind)
-_TOP_KEYS: dict[str, tuple[Any, str]] = {
-    "PatientID": (_STEP.c.patient_id, "text"),
-    "PatientName": (_STEP.c.patient_name, "pn"),
-    "AccessionNumber": (_STEP.c.accession, "text"),
-    "RequestedProcedureID": (_STEP.c.requested_procedure_id, "text"),
-    "StudyInstanceUID": (_STEP.c.study_uid, "uid"),
-    "PatientSex": (_STEP.c.sex, "text"),
-    "PatientBirthDate": (_STEP.c.birth_date, "date"),
+# The attributes of a worklist item, by keyword → (its scheduled_step column, how a query
+# key matches it; "" where a query key is not matched, only answered)
+TOP_ATTRIBUTES: dict[str, tuple[str, str]] = {
+    "PatientName": ("patient_name", "pn"),
+    "PatientID": ("patient_id", "text"),
+    "PatientBirthDate": ("birth_date", "date"),
+    "PatientSex": ("sex", "text"),
+    "AccessionNumber": ("accession", "text"),
+    "ReferringPhysicianName": ("referring_physician", ""),
+    "StudyInstanceUID": ("study_uid", "uid"),
+    "RequestedProcedureID": ("requested_procedure_id", "text"),
+    "RequestedProcedureDescription": ("requested_procedure_description", ""),
 }
-_SPS_KEYS: dict[str, tuple[Any, str]] = {
-    "Modality": (_STEP.c.modality, "text"),
-    "ScheduledStationAETitle": (_STEP.c.station_ae, "text"),
-    "ScheduledStationName": (_STEP.c.station_name, "text"),
-    "ScheduledProcedureStepStartDate": (_STEP.c.start_date, "date"),
-    "ScheduledProcedureStepStartTime": (_STEP.c.start_time, "time"),
-    "ScheduledProcedureStepID": (_STEP.c.sps_id, "text"),
-    "ScheduledPerformingPhysicianName": (_STEP.c.performing_physician, "pn"),
-    "ScheduledProcedureStepStatus": (_STEP.c.status, "text"),
+STEP_ATTRIBUTES: dict[str, tuple[str, str]] = {  # in the Scheduled Procedure Step item
+    "Modality": ("modality", "text"),
+    "ScheduledStationAETitle": ("station_ae", "text"),
+    "ScheduledStationName": ("station_name", "text"),
+    "ScheduledProcedureStepStartDate": ("start_date", "date"),
+    "ScheduledProcedureStepStartTime": ("start_time", "time"),
+    "ScheduledPerformingPhysicianName": ("performing_physician", "pn"),
+    "ScheduledProcedureStepDescription": ("sps_description", ""),
+    "ScheduledProcedureStepID": ("sps_id", "text"),
+    "ScheduledProcedureStepStatus": ("status", "text"),
 }
 _OPEN = (StepStatus.SCHEDULED.value, StepStatus.IN_PROGRESS.value)
 
@@ -147,11 +151,12 @@ def find_steps(
     Scheduled Procedure Step Status explicitly.
     """
     stmt = select(_STEP)
-    for keys, table in ((top, _TOP_KEYS), (sps, _SPS_KEYS)):
+    for keys, table in ((top, TOP_ATTRIBUTES), (sps, STEP_ATTRIBUTES)):
         for keyword, value in keys.items():
-            if keyword not in table or not value.strip():
+            name, kind = table.get(keyword, ("", ""))
+            if not kind or not value.strip():
                 continue
-            column, kind = table[keyword]
+            column = _STEP.c[name]
             if kind == "pn":
                 extra = [_STEP.c.name_alpha, _STEP.c.name_ideo] if keyword == "PatientName" else []
                 stmt = stmt.where(pn_match([column, *extra], value))

@@ -9,22 +9,20 @@ from typing import Any
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom.dsutils import decode, encode
 
 from edge_gateway.dicom.encoded_identifiers import (
-    EXPLICIT_VR_LITTLE_ENDIAN,
-    IMPLICIT_VR_LITTLE_ENDIAN,
     EncodedIdentifier,
     encode_identifier,
     plain_syntax,
 )
 from edge_gateway.dicom.mwl import (
-    _SPS_ATTRS,
-    _SPS_KEYWORDS,
-    _TOP_KEYWORDS,
+    STEP_KEYWORDS,
+    TOP_KEYWORDS,
     WorklistService,
-    _sps_values,
-    _top_values,
+    step_values,
+    top_values,
 )
 from edge_gateway.dicom.worklist_items import ItemLayout
 from edge_gateway.store.models import StepStatus
@@ -70,7 +68,7 @@ def _modality_query() -> Dataset:
     """What a modality typically asks: the bench's query (a)."""
     ds = Dataset()
     ds.SpecificCharacterSet = "ISO_IR 192"
-    for keyword in sorted(_TOP_KEYWORDS):
+    for keyword in sorted(TOP_KEYWORDS):
         setattr(ds, keyword, "")
     step = Dataset()
     step.Modality = "CT"
@@ -156,13 +154,12 @@ def _ours(
         charset=charset,
         implicit=implicit,
         requested=requested,
-        top_keywords=_TOP_KEYWORDS,
+        top_keywords=TOP_KEYWORDS,
         step_requested=step_requested,
         step_wanted=wanted,
-        step_keywords=_SPS_KEYWORDS,
-        step_defaults=_SPS_ATTRS,
+        step_keywords=STEP_KEYWORDS,
     )
-    return layout, layout.encode(_top_values(row), _sps_values(row)) if layout else None
+    return layout, layout.encode(top_values(row), step_values(row)) if layout else None
 
 
 def _both(
@@ -217,7 +214,7 @@ def test_a_value_in_a_binary_vr_is_left_to_pydicom() -> None:
 
 @pytest.mark.parametrize(
     ("syntax", "implicit"),
-    [(IMPLICIT_VR_LITTLE_ENDIAN, True), (EXPLICIT_VR_LITTLE_ENDIAN, False)],
+    [(ImplicitVRLittleEndian, True), (ExplicitVRLittleEndian, False)],
 )
 def test_encoded_identifiers_pass_through_pynetdicoms_encode(syntax: str, implicit: bool) -> None:
     assert plain_syntax(syntax) is implicit
