@@ -115,13 +115,18 @@ def start_day(queue: CampusQueue, *, now: datetime) -> CampusQueue:
     return replace(queue, tickets=tickets, rooms=rooms)
 
 
-def route(queue: CampusQueue, modality: str) -> RoomState:
-    """The room a new ticket of ``modality`` goes to: the open room with the shortest queue
-    (waiting + serving), ties by configuration order; paused rooms only if all are paused.
-    Raises QueueError when no room serves the modality."""
-    rooms = [queue.rooms[r.room] for r in queue.config.rooms if r.modality == modality]
-    if not rooms:
+def route(queue: CampusQueue, modality: str, station_ae: str = "") -> RoomState:
+    """The room a new ticket of ``modality`` goes to: the room of the scanner the exam is
+    booked on (``station_ae``) while it is open; else the open room with the shortest
+    queue (waiting + serving), ties by configuration order; paused rooms only if all are
+    paused. Raises QueueError when no room serves the modality."""
+    configs = [r for r in queue.config.rooms if r.modality == modality]
+    if not configs:
         raise QueueError(f"本院区没有{modality}检查室", f"no {modality} room here: ask the desk")
+    rooms = [queue.rooms[r.room] for r in configs]
+    booked = [queue.rooms[r.room] for r in configs if station_ae and r.station_ae == station_ae]
+    if booked and not booked[0].paused:
+        return booked[0]
     open_rooms = [r for r in rooms if not r.paused] or rooms
     return min(open_rooms, key=lambda r: _load(queue, r.room))
 
@@ -152,7 +157,7 @@ def check_in(queue: CampusQueue, request: CheckInRequest, *, now: datetime) -> O
                 f"room {room.label} does not serve {request.modality}: choose another room",
             )
     else:
-        room = route(queue, request.modality)
+        room = route(queue, request.modality, request.station_ae)
     level, group, late = classify(request, config, now)
     queue_at, pin, anchor = now, None, room.late_anchor
     if late:

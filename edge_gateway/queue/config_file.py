@@ -24,6 +24,7 @@ rule defaults of :class:`~edge_gateway.queue.model.QueueConfig`. The file::
     room = "ct1"                  # id used in topics and URLs (ASCII)
     label = "CT1"                 # as called and shown
     modality = "CT"
+    station_ae = "DG_CT1"         # the scanner's AE title: exams booked on it come here
 
 Unknown keys are refused; every problem raises :class:`QueueConfigError` with a sentence,
 Chinese first.
@@ -55,7 +56,7 @@ _QUEUE_KEYS: Final = frozenset(
         "timezone",
     }
 )
-_ROOM_KEYS: Final = frozenset({"room", "label", "modality"})
+_ROOM_KEYS: Final = frozenset({"room", "label", "modality", "station_ae"})
 _E = TypeVar("_E", LateRule, RecallRule)
 
 
@@ -159,9 +160,24 @@ def _rooms(value: object) -> tuple[RoomConfig, ...]:
                 room=room_id,
                 label=_text(entry.get("label"), "room.label"),
                 modality=_text(entry.get("modality"), "room.modality").upper(),
+                station_ae=_station_ae(entry.get("station_ae", "")),
             )
         )
     return tuple(rooms)
+
+
+def _station_ae(value: object) -> str:
+    """A room's scanner AE title: 1–16 characters of the DICOM default repertoire, no
+    backslash; "" when not given."""
+    if value == "":
+        return ""
+    text = value.strip() if isinstance(value, str) else ""
+    if not text or len(text) > 16 or not text.isascii() or "\\" in text or not text.isprintable():
+        raise QueueConfigError(
+            "room.station_ae 必须是设备的 AE 名称（1–16 个英文字符）"
+            " / room.station_ae must be the scanner's AE title (1-16 ASCII characters)"
+        )
+    return text
 
 
 def _text(value: object, name: str) -> str:

@@ -269,4 +269,5 @@ class QueueDesk:
             groups=groups,
             emergency=emergency,
             room=forced,
+            station_ae=first.station_ae,
         )

@@ -117,11 +117,14 @@ class SpecialGroup:
 
 @dataclass(frozen=True)
 class RoomConfig:
-    """An exam room: its id (topic segment), label as called (``CT1``), modality served."""
+    """An exam room: its id (topic segment), label as called (``CT1``), modality served,
+    and the AE title of the scanner in it (the Scheduled Station AE the hub books exams
+    on; empty: exams are not booked on this room's scanner by name)."""
 
     room: str
     label: str
     modality: str
+    station_ae: str = ""
 
 
 def _default_prefixes() -> Mapping[str, str]:
@@ -165,6 +168,9 @@ class QueueConfig:
         for room in self.rooms:
             if room.modality not in self.prefixes:
                 raise ValueError(f"room {room.room}: no ticket prefix for {room.modality}")
+        stations = [r.station_ae for r in self.rooms if r.station_ae]
+        if len(set(stations)) != len(stations):
+            raise ValueError("a station AE title belongs to one room only")
         for modality, prefix in self.prefixes.items():
             if not (prefix.isascii() and prefix.isalpha() and prefix.isupper()):
                 raise ValueError(f"prefix of {modality} must be upper-case letters")
@@ -197,7 +203,11 @@ class CheckInRequest:
     groups: frozenset[str] = frozenset()
     emergency: bool = False
     room: str | None = None
-    """Force a room (registrar's choice); None lets the engine balance."""
+    """Force a room (registrar's choice); None lets the engine choose."""
+    station_ae: str = ""
+    """The scanner the exams are booked on (their Scheduled Station AE): its room is
+    chosen while it is open, so the patient is called where the scanner's worklist has
+    the exam."""
 
 
 @dataclass(frozen=True)

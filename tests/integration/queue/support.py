@@ -49,6 +49,7 @@ def schedule(
     accession: str,
     modality: str = "CT",
     minutes_from_now: int = 5,
+    station_ae: str = "CT1",
 ) -> None:
     """A step on today's worklist, due in a few minutes (so the patient is on time)."""
     when = datetime.now(SHANGHAI) + timedelta(minutes=minutes_from_now)
@@ -59,7 +60,7 @@ def schedule(
             patient_name=name,
             modality=modality,
             accession=accession,
-            station_ae="CT1",
+            station_ae=station_ae,
             scheduled=when.replace(tzinfo=None),
             procedure="胸部CT平扫",
         ),

@@ -95,6 +95,36 @@ def test_check_in_and_calls_reach_the_broker_masked(tmp_path: Path, broker: Priv
         listener.close()
 
 
+def test_check_in_goes_to_the_room_of_the_booked_scanner(
+    tmp_path: Path, broker: PrivateBroker
+) -> None:
+    """Rooms named with their scanner's AE title in the queue file get the patients booked
+    on that scanner (its worklist query by station AE finds them there)."""
+    queue_file = tmp_path / "queue.toml"
+    queue_file.write_text(
+        "".join(
+            f'[[room]]\nroom = "{room}"\nlabel = "{room.upper()}"\nmodality = "CT"\n'
+            f'station_ae = "DG_{room.upper()}"\n\n'
+            for room in ("ct1", "ct2")
+        ),
+        encoding="utf-8",
+    )
+    listener = Listener(broker.url, campus_filter("dongge").pattern)
+    rt = runtime(tmp_path / "edge", mqtt_url=broker.url, queue_config=queue_file)
+    try:
+        for patient, station in (("P1", "DG_CT1"), ("P2", "DG_CT2"), ("P3", "DG_CT2")):
+            schedule(rt, patient, "LI^SI=李^四", f"ACC{patient}", station_ae=station)
+        rooms = [rt.desk.check_in(patient_id=p)[0].ticket.room for p in ("P1", "P2", "P3")]
+        assert rooms == ["ct1", "ct2", "ct2"]
+        rt.desk.act(RoomAction.CALL_NEXT, room="ct2")
+        wait_until(lambda: bool(listener.messages("queue.call")), what="the call")
+        call = listener.messages("queue.call")[0].envelope.body_as(CallEvent)
+        assert (call.ticket, call.room_label) == ("C002", "CT2")
+    finally:
+        rt.stop()
+        listener.close()
+
+
 def test_refusals_are_sentences_and_change_nothing(tmp_path: Path, broker: PrivateBroker) -> None:
     rt = runtime(tmp_path / "edge", mqtt_url=broker.url)
     try:

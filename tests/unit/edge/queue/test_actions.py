@@ -28,6 +28,7 @@ from edge_gateway.queue.model import (
     Action,
     CampusQueue,
     PrepState,
+    RoomConfig,
     TicketState,
     new_queue,
     view_status,
@@ -86,6 +87,38 @@ def test_check_in_prefers_open_rooms_over_paused_ones() -> None:
     for patient in "abc":
         queue = check_in(queue, request(patient), now=clock.tick()).queue
     assert {t.room for t in queue.tickets.values()} == {"ct2"}
+
+
+def test_check_in_goes_to_the_room_of_the_booked_scanner_while_it_is_open() -> None:
+    """The modality in the booked room has the exam on its worklist (queried by its own
+    station AE): the patient is called there even when the other room is shorter."""
+    rooms = (
+        RoomConfig("ct1", "CT1", "CT", "DG_CT1"),
+        RoomConfig("ct2", "CT2", "CT", "DG_CT2"),
+        RoomConfig("mr1", "MR1", "MR"),
+    )
+    clock = Clock(at(9))
+    queue = new_queue(config(rooms=rooms))
+    for patient in "abc":
+        queue = check_in(queue, request(patient, station_ae="DG_CT2"), now=clock.tick()).queue
+    assert [t.room for t in queue.tickets.values()] == ["ct2", "ct2", "ct2"]
+    # no booked scanner, or one this campus has no room for: the shortest line
+    queue = check_in(queue, request("d"), now=clock.tick()).queue
+    queue = check_in(queue, request("e", station_ae="XH_CT9"), now=clock.tick()).queue
+    assert queue.tickets["C004"].room == "ct1" and queue.tickets["C005"].room == "ct1"
+    # the booked room is paused (scanner down): the patient is not kept waiting for it
+    queue = pause(queue, "ct2", now=clock.tick()).queue
+    queue = check_in(queue, request("f", station_ae="DG_CT2"), now=clock.tick()).queue
+    assert queue.tickets["C006"].room == "ct1"
+    # a registrar's chosen room still wins over the booking
+    queue = check_in(queue, request("g", station_ae="DG_CT1", room="ct2"), now=clock.tick()).queue
+    assert queue.tickets["C007"].room == "ct2"
+
+
+def test_a_station_belongs_to_one_room() -> None:
+    rooms = (RoomConfig("ct1", "CT1", "CT", "CT_A"), RoomConfig("ct2", "CT2", "CT", "CT_A"))
+    with pytest.raises(ValueError, match="one room only"):
+        config(rooms=rooms)
 
 
 def test_check_in_refusals() -> None:
