@@ -438,6 +438,21 @@ def complete_by_accession(queue: CampusQueue, accession: str, *, now: datetime) 
     return Outcome(queue, ())
 
 
+DISCONTINUED_REASON = "mpps discontinued"
+"""The detail of a cancel the modality's MPPS DISCONTINUED made."""
+
+
+def discontinue_by_accession(queue: CampusQueue, accession: str, *, now: datetime) -> Outcome:
+    """The modality stopped the exam holding ``accession`` (MPPS DISCONTINUED): its active
+    ticket is cancelled and its room freed. The step leaves the worklist with it, so the
+    exam is redone only after the desk books it again, and the patient then checks in
+    again. No active ticket with that accession → the queue unchanged, no transitions."""
+    for ticket in queue.tickets.values():
+        if accession in ticket.accessions and ticket.status in ACTIVE_STATES:
+            return cancel(queue, ticket.number, now=now, reason=DISCONTINUED_REASON)
+    return Outcome(queue, ())
+
+
 def cancel(queue: CampusQueue, number: str, *, now: datetime, reason: str = "") -> Outcome:
     """Cancel an active ticket (patient left, order withdrawn) and free its room."""
     ticket = get_ticket(queue, number)

@@ -1,9 +1,10 @@
 """Moves the campus queue along with what happens elsewhere in the gateway.
 
 * MPPS from the modalities: N-CREATE IN PROGRESS → the called ticket holding that
-  accession is in exam; N-SET COMPLETED → its ticket is complete. The DICOM services may
-  run in several worker processes, so the follower does not get calls from them: it
-  reads the ``mpps.*`` rows they write to the outbox (in id order, from a cursor kept in
+  accession is in exam; N-SET COMPLETED → its ticket is complete; N-SET DISCONTINUED →
+  its ticket is cancelled and the room freed (the step has left the worklist). The DICOM
+  services may run in several worker processes, so the follower does not get calls from
+  them: it reads the ``mpps.*`` rows they write to the outbox (in id order, from a cursor kept in
   ``sync_state``), which works the same with one process or many.
 * Check-ins made at the hub (a registrar's 报到): the order-feed sync writes them to
   ``queue_arrival``; each is checked in once and marked handled with its outcome. One the
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 _OUTBOX = OutboxEvent.__table__  # type: ignore[attr-defined]
 _ARRIVAL = QueueArrival.__table__  # type: ignore[attr-defined]
 MPPS_CURSOR = "queue.mpps_cursor"
-MPPS_KINDS = ("mpps.in_progress", "mpps.completed")
+MPPS_KINDS = ("mpps.in_progress", "mpps.completed", "mpps.discontinued")
 RETRY_SECONDS = 60
 """How soon a hub check-in the queue refused (too early, room missing) is tried again."""
 _BATCH = 200
@@ -112,6 +113,15 @@ class QueueFollower:
             applied = self._desk.run(lambda s: s.complete_by_accession(accession))
             if applied.transitions:
                 log.info("queue: exam %s completed by the modality (MPPS)", accession)
+            return
+        if kind == "mpps.discontinued":
+            applied = self._desk.run(lambda s: s.discontinue_by_accession(accession))
+            if applied.transitions:
+                log.info(
+                    "queue: exam %s discontinued by the modality (MPPS): ticket %s cancelled",
+                    accession,
+                    applied.transitions[0].ticket,
+                )
             return
         for ticket in self._desk.queue.tickets.values():
             if accession in ticket.accessions and ticket.status is TicketState.CALLED:

@@ -379,6 +379,11 @@ class QueueService:
         an :class:`Applied` without transitions."""
         return self._run(lambda q, now: actions.complete_by_accession(q, accession, now=now))
 
+    def discontinue_by_accession(self, accession: str) -> Applied:
+        """As :func:`actions.discontinue_by_accession`; no matching ticket → nothing
+        written, an :class:`Applied` without transitions."""
+        return self._run(lambda q, now: actions.discontinue_by_accession(q, accession, now=now))
+
     def refresh_day(self) -> Applied:
         """Start the business day if it has turned (reset time passed): yesterday's
         tickets leave and the rooms' pictures change (new seqs, no transitions). An

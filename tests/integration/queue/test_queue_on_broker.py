@@ -153,6 +153,20 @@ def test_mpps_and_hub_check_ins_move_the_queue(tmp_path: Path, broker: PrivateBr
         )
         _mpps_event(rt, "mpps.completed", "ACC1")
         wait_until(lambda: rt.desk.queue.tickets["C001"].status is TicketState.DONE, what="done")
+        # an exam the modality stops (MPPS DISCONTINUED) leaves the room free
+        schedule(rt, "P9", "ZHAO^JIU=赵^九", "ACC9")
+        rt.desk.check_in(patient_id="P9", room="ct1")
+        rt.desk.act(RoomAction.CALL_NEXT, room="ct1")
+        _mpps_event(rt, "mpps.in_progress", "ACC9")
+        wait_until(
+            lambda: rt.desk.queue.tickets["C002"].status is TicketState.IN_EXAM, what="P9 in exam"
+        )
+        _mpps_event(rt, "mpps.discontinued", "ACC9")
+        wait_until(
+            lambda: rt.desk.queue.tickets["C002"].status is TicketState.CANCELLED,
+            what="discontinued",
+        )
+        assert rt.desk.queue.rooms["ct1"].serving is None
         # a registrar's 报到 at the hub, delivered by the order feed
         with rt.engine.begin() as conn:
             conn.execute(
@@ -162,7 +176,7 @@ def test_mpps_and_hub_check_ins_move_the_queue(tmp_path: Path, broker: PrivateBr
             )
         # the follower issues the ticket, then records the outcome in its own transaction
         wait_until(lambda: _outcome(rt, "ACC2") != "", what="hub check-in handled")
-        assert _outcome(rt, "ACC2") == "C002"
+        assert _outcome(rt, "ACC2") == "C003"
         assert any(t.patient_id == "P2" for t in rt.desk.queue.tickets.values())
         # the hub echoes the edge's own check-in back as arrived: nothing happens twice
         with rt.engine.begin() as conn:
@@ -173,7 +187,7 @@ def test_mpps_and_hub_check_ins_move_the_queue(tmp_path: Path, broker: PrivateBr
             )
         wait_until(lambda: _outcome(rt, "ACC1") != "", what="echo handled")
         assert _outcome(rt, "ACC1") == "held by C001"
-        assert len(rt.desk.queue.tickets) == 2
+        assert len(rt.desk.queue.tickets) == 3
         # 报到 at the hub 90 minutes before the appointment: too early; tried again later
         schedule(rt, "P3", "ZHOU^QI=周^七", "ACC3", minutes_from_now=90)
         with rt.engine.begin() as conn:
@@ -190,7 +204,7 @@ def test_mpps_and_hub_check_ins_move_the_queue(tmp_path: Path, broker: PrivateBr
                 {"t": (datetime.now(SHANGHAI) + timedelta(minutes=5)).strftime("%H%M%S")},
             )
             conn.execute(text("UPDATE queue_arrival SET next_try_at = NULL"))
-        wait_until(lambda: _outcome(rt, "ACC3") == "C003", what="checked in on retry")
+        wait_until(lambda: _outcome(rt, "ACC3") == "C004", what="checked in on retry")
     finally:
         rt.stop()
 

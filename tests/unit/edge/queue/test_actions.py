@@ -12,6 +12,7 @@ from edge_gateway.queue.actions import (
     check_in,
     complete,
     complete_by_accession,
+    discontinue_by_accession,
     pause,
     recall,
     resume,
@@ -283,6 +284,24 @@ def test_complete_by_accession_from_mpps() -> None:
     repeat = complete_by_accession(lagging.queue, "ACC2", now=clock.tick())
     assert repeat.transitions == () and repeat.queue == lagging.queue
     assert complete_by_accession(queue, "NOPE", now=clock.tick()).transitions == ()
+
+
+def test_discontinue_by_accession_from_mpps_cancels_and_frees_the_room() -> None:
+    queue, clock, first, second = two_waiting()
+    queue = call_next(queue, "ct1", now=clock.tick()).queue
+    queue = start_exam(queue, first, now=clock.tick()).queue
+    outcome = discontinue_by_accession(queue, "ACC1", now=clock.tick())
+    assert outcome.queue.tickets[first].status is TicketState.CANCELLED
+    assert outcome.queue.rooms["ct1"].serving is None
+    record = outcome.transitions[0]
+    assert (record.action, record.detail) == (Action.CANCEL, actions.DISCONTINUED_REASON)
+    # the room calls the next patient at once
+    called = call_next(outcome.queue, "ct1", now=clock.tick())
+    assert called.queue.rooms["ct1"].serving == second
+    # a repeat, or an accession no ticket holds: nothing happens
+    repeat = discontinue_by_accession(outcome.queue, "ACC1", now=clock.tick())
+    assert repeat.transitions == () and repeat.queue == outcome.queue
+    assert discontinue_by_accession(queue, "NOPE", now=clock.tick()).transitions == ()
 
 
 def test_cancel_removes_from_queue_and_frees_room() -> None:

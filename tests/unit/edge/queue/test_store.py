@@ -168,6 +168,7 @@ def test_refused_action_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(QueueError, match="has not been called"):
         svc.complete(number)
     assert svc.complete_by_accession("NO-SUCH").transitions == ()
+    assert svc.discontinue_by_accession("NO-SUCH").transitions == ()
 
     assert rows(engine, "SELECT version, state FROM queue_snapshot") == before
     assert len(outbox(engine)) == 1
