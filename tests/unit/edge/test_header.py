@@ -12,10 +12,11 @@ from pydicom.data import get_testdata_files
 from edge_gateway.dicom import metadata
 from edge_gateway.dicom.header import scan_header
 from edge_gateway.dicom.metadata import InvalidInstance, meta_from_dataset
+from shared.dicom.instance import InstanceMeta
 from tests.support.dicom_files import make_ct
 
 
-def _pydicom_meta(path: Path):  # type: ignore[no-untyped-def]
+def _pydicom_meta(path: Path) -> InstanceMeta:
     ds = dcmread(path, stop_before_pixels=True, specific_tags=metadata._TAGS)
     return meta_from_dataset(ds, str(ds.file_meta.TransferSyntaxUID))
 
