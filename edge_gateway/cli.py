@@ -22,9 +22,10 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlalchemy import Engine
@@ -37,7 +38,7 @@ from edge_gateway.peers import PeersFileError, load_peers
 from edge_gateway.queue.config_file import load_queue_config
 from edge_gateway.status import print_status, print_sync_status
 from edge_gateway.store.database import open_index
-from edge_gateway.store.outbox import retry_failed
+from edge_gateway.store.outbox import resend_delivered, retry_failed
 from edge_gateway.store.worklist import DuplicateStep, StepIn, add_step, find_steps
 from edge_gateway.sync.agent import build_agent
 from edge_gateway.workers import serve_workers
@@ -194,6 +195,36 @@ def _cmd_sync_retry(args: argparse.Namespace) -> int:
         engine.dispose()
     print(f"{count} failed event(s) will be sent again")
     return 0
+
+
+def _cmd_sync_resend(args: argparse.Namespace) -> int:
+    settings = _existing_index(_settings(args))
+    since = _moment(args.since, ZoneInfo(settings.timezone))
+    if args.margin_hours < 0:
+        raise ValueError("--margin-hours 不能为负数 / --margin-hours must not be negative")
+    engine = open_index(settings.index_path)
+    try:
+        resent = resend_delivered(engine, since=since, margin=timedelta(hours=args.margin_hours))
+    finally:
+        engine.dispose()
+    print(
+        f"{resent.events} delivered event(s) will be sent again; {resent.images} image(s) the "
+        f"hub confirmed since {since.isoformat(timespec='minutes')} are no longer counted as "
+        "confirmed"
+    )
+    return 0
+
+
+def _moment(value: str, zone: ZoneInfo) -> datetime:
+    """An ISO 8601 time; without an offset, in the campus's time zone."""
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(
+            f"--since 应为时间，如 2026-11-26T02:30 / --since must be a time like "
+            f"2026-11-26T02:30 (campus time) or 2026-11-25T18:30Z, not {value!r}"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
 
 
 def _console_users(args: argparse.Namespace) -> tuple[ConsoleUsers, Engine]:
@@ -402,6 +433,23 @@ def build_parser() -> argparse.ArgumentParser:
     sync_retry = sync_sub.add_parser("retry", help="send the FAILED events again")
     _common(sync_retry, data_dir_only=True)
     sync_retry.set_defaults(func=_cmd_sync_retry)
+    sync_resend = sync_sub.add_parser(
+        "resend",
+        help="after a hub restore: send again what the hub confirmed since its backup",
+    )
+    _common(sync_resend, data_dir_only=True)
+    sync_resend.add_argument(
+        "--since",
+        required=True,
+        help="when the restored backup was taken (ISO 8601; campus time without an offset)",
+    )
+    sync_resend.add_argument(
+        "--margin-hours",
+        type=float,
+        default=24.0,
+        help="also events written this long before it (default 24)",
+    )
+    sync_resend.set_defaults(func=_cmd_sync_resend)
 
     demo = sub.add_parser(
         "demo", help="run the gateway with a demo worklist and a simulated modality"

@@ -10,7 +10,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, text
@@ -226,6 +226,42 @@ def retry_failed(engine: Engine) -> int:
             {"now": sqlite_timestamp(datetime.now(UTC))},
         )
     return int(result.rowcount or 0)
+
+
+@dataclass(frozen=True)
+class Resent:
+    """What :func:`resend_delivered` put back: events, and images no longer confirmed."""
+
+    events: int
+    images: int
+
+
+def resend_delivered(engine: Engine, *, since: datetime, margin: timedelta) -> Resent:
+    """After the hub was restored from a backup taken at ``since``: put back to READY every
+    delivered (DONE) event written from ``since - margin`` on, and the event of every image
+    the hub confirmed from ``since`` on, whose confirmation is cleared (the restored hub
+    does not hold it). The agent sends them again; the hub takes what it lost and answers
+    duplicate for the rest. ``margin`` covers events delivered some time after they were
+    written (an outage before the backup). One transaction."""
+    confirmed = sqlite_timestamp(since)
+    written = sqlite_timestamp(since - margin)
+    with engine.begin() as conn:
+        events = conn.execute(
+            text(
+                "UPDATE outbox SET status = 'READY', attempts = 0, "
+                "next_attempt_at = created_at, locked_at = NULL, last_error = '' "
+                "WHERE status = 'DONE' AND (created_at >= :written OR subject IN "
+                "(SELECT sop_uid FROM instance WHERE hub_confirmed_at >= :confirmed))"
+            ),
+            {"written": written, "confirmed": confirmed},
+        )
+        images = conn.execute(
+            text(
+                "UPDATE instance SET hub_confirmed_at = NULL WHERE hub_confirmed_at >= :confirmed"
+            ),
+            {"confirmed": confirmed},
+        )
+    return Resent(events=int(events.rowcount or 0), images=int(images.rowcount or 0))
 
 
 def prune_done(engine: Engine, *, created_before: datetime, limit: int = 10_000) -> int:

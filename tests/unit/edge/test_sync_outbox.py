@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from edge_gateway.store.outbox import (
+    Resent,
     add_event,
     claim_batch,
     mark_done,
@@ -16,8 +18,10 @@ from edge_gateway.store.outbox import (
     prune_done,
     recover_stale,
     release,
+    resend_delivered,
     retry_failed,
     retry_later,
+    sqlite_timestamp,
 )
 from tests.unit.edge.sync_index import EdgeIndex, edge_index
 
@@ -129,3 +133,42 @@ def test_old_delivered_events_are_pruned(edge: EdgeIndex) -> None:
     assert prune_done(edge.engine, created_before=datetime.now(UTC) - timedelta(days=1)) == 0
     assert prune_done(edge.engine, created_before=datetime.now(UTC) + timedelta(seconds=1)) == 2
     assert statuses(edge) == ["READY"]
+
+
+def test_resend_delivered_takes_back_what_a_restored_hub_lost(edge: EdgeIndex) -> None:
+    edge.ingest_series(2)  # study.new + 2 instance.new, delivered and confirmed long ago
+    edge.ingest_series(1)  # study.new + 1 instance.new, delivered after the backup
+    mark_done(edge.engine, [e.id for e in claim_batch(edge.engine, max_events=9, max_bytes=BIG)])
+    now = datetime.now(UTC)
+    long_ago, backup = now - timedelta(days=3), now - timedelta(hours=2)
+    with edge.engine.begin() as conn:
+        rows = edge.outbox()
+        for row in rows[:3]:
+            conn.execute(
+                text("UPDATE outbox SET created_at = :t WHERE id = :id"),
+                {"t": sqlite_timestamp(long_ago), "id": row["id"]},
+            )
+        for row, moment in zip(rows[1:], (long_ago, long_ago, now, now), strict=True):
+            if row["kind"] == "instance.new":
+                conn.execute(
+                    text("UPDATE instance SET hub_confirmed_at = :t WHERE sop_uid = :sop"),
+                    {"t": sqlite_timestamp(moment), "sop": row["subject"]},
+                )
+    resent = resend_delivered(edge.engine, since=backup, margin=timedelta(hours=24))
+    assert resent == Resent(events=2, images=1)
+    assert statuses(edge) == ["DONE", "DONE", "DONE", "READY", "READY"]
+    with edge.engine.connect() as conn:
+        unconfirmed = conn.scalar(
+            text("SELECT count(*) FROM instance WHERE hub_confirmed_at IS NULL")
+        )
+    assert unconfirmed == 1
+    # an image confirmed after the backup goes again even when its event is older than the margin
+    with edge.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE instance SET hub_confirmed_at = :t WHERE sop_uid = :sop"),
+            {"t": sqlite_timestamp(now), "sop": rows[1]["subject"]},
+        )
+    assert resend_delivered(edge.engine, since=backup, margin=timedelta(0)) == Resent(1, 1)
+    assert statuses(edge)[1] == "READY"
+    # nothing delivered since: nothing to do
+    assert resend_delivered(edge.engine, since=now, margin=timedelta(0)) == Resent(0, 0)
