@@ -44,3 +44,6 @@ CLINICAL_READERS: frozenset[Role] = frozenset(
     }
 )
 """People who read patient and order data in the course of care."""
+
+ARCHIVE_READERS: frozenset[Role] = CLINICAL_READERS | {Role.IT_ADMIN}
+"""People who may find studies in the hub's archive and retrieve their images (WADO-RS)."""

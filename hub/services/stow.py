@@ -148,7 +148,9 @@ def stow_answer(
     results: list[PartResult], *, base_url: str, study_uid: str | None
 ) -> tuple[int, dict[str, object]]:
     """(HTTP status, DICOM JSON body): 200 when every instance was stored, 202 when some
-    failed, 409 when all failed. ``base_url`` is the DICOMweb root (…/dicomweb)."""
+    failed, 409 when all failed. ``base_url`` is the DICOMweb root (…/dicomweb); the
+    RetrieveURLs are the hub's WADO-RS routes (``GET …/studies/{study}`` and
+    ``…/series/{series}/instances/{sop}``, in ``hub.api.routes.dicomweb``)."""
     stored = [r for r in results if r.failure is None]
     failed = [r for r in results if r.failure is not None]
     body: dict[str, object] = {}

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from hub.api.deps import Principal, RequireRoles, SessionDep
 from hub.api.schemas import Page
-from hub.security.roles import CLINICAL_READERS, Role
+from hub.security.roles import ARCHIVE_READERS, Role
 from hub.services import audit
 from hub.services.archive_query import (
     OrderNotFound,
@@ -26,7 +26,7 @@ from hub.services.archive_query import (
 router = APIRouter(prefix="/archive", tags=["archive"])
 
 Reconciler = Annotated[Principal, Depends(RequireRoles(Role.IT_ADMIN, Role.REGISTRAR))]
-Reader = Annotated[Principal, Depends(RequireRoles(*CLINICAL_READERS, Role.IT_ADMIN))]
+Reader = Annotated[Principal, Depends(RequireRoles(*ARCHIVE_READERS))]
 Offset = Annotated[int, Query(ge=0)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 

@@ -1,9 +1,16 @@
-"""DICOMweb: STOW-RS into the hub's archive, for edge gateways and 信息科.
+"""DICOMweb: STOW-RS into the hub's archive, for edge gateways and 信息科, and WADO-RS
+retrieve from it, for the people who may read the archive.
 
 ``POST /dicomweb/studies`` and ``POST /dicomweb/studies/{study_uid}`` take
 ``multipart/related; type="application/dicom"`` (PS3.18 §10.5) and answer DICOM JSON:
 200 all stored, 202 some failed, 409 all failed; 400 malformed body, 413 too large,
 415 another media type.
+
+``GET /dicomweb/studies/{study}``, ``…/series/{series}`` and
+``…/series/{series}/instances/{sop}`` (PS3.18 §10.4) answer
+``multipart/related; type="application/dicom"`` with the instances as stored (the
+RetrieveURLs of STOW's answer); 404 unknown (or another campus's) study, series or
+instance, 406 an ``Accept`` the hub cannot honour. Each retrieve is audited.
 """
 
 from __future__ import annotations
@@ -12,14 +19,16 @@ import json
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from hub.api.deps import ContextDep, Principal, RequireRolesOrDevice, SessionDep
+from hub.api.deps import ContextDep, Principal, RequireRoles, RequireRolesOrDevice, SessionDep
 from hub.context import HubContext
 from hub.models.base import utcnow
 from hub.models.people import Device
-from hub.security.roles import Role
+from hub.security.roles import ARCHIVE_READERS, Role
+from hub.services import audit
 from hub.services.archive_files import ArchiveFiles
 from hub.services.audit import Actor
 from hub.services.stow import (
@@ -31,6 +40,15 @@ from hub.services.stow import (
     too_large,
 )
 from hub.services.stow_store import Uploader, store_parts
+from hub.services.wado import find_retrieval
+from hub.services.wado_accept import NotAcceptable, acceptable_syntaxes, require_syntaxes
+from hub.services.wado_stream import (
+    ArchiveFileMissing,
+    answer_content_type,
+    check_present,
+    multipart_body,
+    new_boundary,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +57,16 @@ router = APIRouter(prefix="/dicomweb", tags=["dicomweb"])
 Caller = Annotated[
     Principal | Device, Depends(RequireRolesOrDevice(roles=[Role.IT_ADMIN], kinds=["edge"]))
 ]
+Reader = Annotated[Principal, Depends(RequireRoles(*ARCHIVE_READERS))]
+Accept = Annotated[str | None, Header()]
+
+
+async def archive_files(request: Request, ctx: ContextDep) -> ArchiveFiles:
+    """The process's archive file store (async: made in the event loop, see ``_files``)."""
+    return _files(request, ctx)
+
+
+Files = Annotated[ArchiveFiles, Depends(archive_files)]
 
 _ANSWER = {
     200: {"content": {DICOM_JSON: {}}, "description": "all instances stored"},
@@ -123,6 +151,112 @@ async def _stow(
             )
     code, body = stow_answer(results, base_url=_dicomweb_root(request), study_uid=study_uid)
     return Response(json.dumps(body), status_code=code, media_type=DICOM_JSON)
+
+
+_RETRIEVED = {
+    200: {
+        "content": {'multipart/related; type="application/dicom"': {}},
+        "description": "the instances as stored, one part each",
+    },
+    404: {"description": "no such study, series or instance in your campuses"},
+    406: {"description": "the Accept header cannot be honoured"},
+}
+
+
+@router.get("/studies/{study_uid}", response_class=StreamingResponse, responses=_RETRIEVED)  # type: ignore[arg-type]
+def retrieve_study(
+    study_uid: str, reader: Reader, session: SessionDep, files: Files, accept: Accept = None
+) -> StreamingResponse:
+    """Every instance of the study that the hub holds."""
+    return _retrieve(reader, session, files, accept, study_uid)
+
+
+@router.get(
+    "/studies/{study_uid}/series/{series_uid}",
+    response_class=StreamingResponse,
+    responses=_RETRIEVED,  # type: ignore[arg-type]
+)
+def retrieve_series(
+    study_uid: str,
+    series_uid: str,
+    reader: Reader,
+    session: SessionDep,
+    files: Files,
+    accept: Accept = None,
+) -> StreamingResponse:
+    """Every instance of the series that the hub holds."""
+    return _retrieve(reader, session, files, accept, study_uid, series_uid)
+
+
+@router.get(
+    "/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}",
+    response_class=StreamingResponse,
+    responses=_RETRIEVED,  # type: ignore[arg-type]
+)
+def retrieve_instance(
+    study_uid: str,
+    series_uid: str,
+    sop_uid: str,
+    reader: Reader,
+    session: SessionDep,
+    files: Files,
+    accept: Accept = None,
+) -> StreamingResponse:
+    """The one instance, as a multipart answer of one part."""
+    return _retrieve(reader, session, files, accept, study_uid, series_uid, sop_uid)
+
+
+def _retrieve(
+    reader: Principal,
+    session: SessionDep,
+    files: ArchiveFiles,
+    accept: str | None,
+    study_uid: str,
+    series_uid: str | None = None,
+    sop_uid: str | None = None,
+) -> StreamingResponse:
+    """Negotiate, find (404 via NotFound), check the files are there (500 when one is
+    not), audit the read, then stream the files with the session closed."""
+    try:
+        wanted = acceptable_syntaxes(accept)
+    except NotAcceptable as exc:
+        raise HTTPException(status.HTTP_406_NOT_ACCEPTABLE, exc.detail) from exc
+    found = find_retrieval(
+        session=session,
+        campuses=reader.user.campus_list,
+        study_uid=study_uid,
+        series_uid=series_uid,
+        sop_uid=sop_uid,
+    )
+    try:
+        require_syntaxes(wanted, (i.transfer_syntax for i in found.instances))
+        check_present(files, found.instances)
+    except NotAcceptable as exc:
+        raise HTTPException(status.HTTP_406_NOT_ACCEPTABLE, exc.detail) from exc
+    except ArchiveFileMissing as exc:
+        log.error("WADO-RS for %s: %s", reader.user.username, exc)
+        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, str(exc)) from exc
+    audit.record(
+        session,
+        reader.actor,
+        action="read",
+        resource="archive_instances",
+        resource_id=study_uid,
+        patient_id=found.patient_id or None,
+        detail={
+            "via": "wado-rs",
+            "series": series_uid,
+            "instance": sop_uid,
+            "instances": len(found.instances),
+        },
+    )
+    session.commit()
+    session.close()  # hold no connection while streaming
+    boundary = new_boundary()
+    return StreamingResponse(
+        multipart_body(files, found.instances, boundary),
+        media_type=answer_content_type(boundary),
+    )
 
 
 def _uploader(caller: Principal | Device, campus: str | None) -> Uploader:
