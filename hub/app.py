@@ -8,7 +8,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from hub.api import errors
+from hub.api import docs_pages, errors
 from hub.api.routes import (
     archive,
     audit,
@@ -69,6 +69,8 @@ def create_app(settings: HubSettings, context: HubContext | None = None) -> Fast
         title="Campus PACS hub / 中心服务器",
         version="1",
         description="登记预约、权限管理、边缘同步 / registration, permissions, edge sync",
+        docs_url=None,  # docs_pages serves /docs and /redoc from the hub itself, not a CDN
+        redoc_url=None,
     )
     app.state.ctx = ctx
     api = APIRouter(prefix=API_PREFIX)
@@ -82,6 +84,7 @@ def create_app(settings: HubSettings, context: HubContext | None = None) -> Fast
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_exception_handler(LoginRedirect, _to_login)  # type: ignore[arg-type]
     errors.install(app)
+    docs_pages.install(app)
     return app
 
 

@@ -21,16 +21,24 @@ CHROMIUM_FLAGS = (
     "--lang=zh-CN",
 )
 
+OFFLINE_FLAG = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
+"""Resolves no host name but loopback: a hospital network without internet access."""
+
 
 @contextmanager
-def chromium(download_dir: Path | None = None) -> Iterator[webdriver.Chrome]:
-    """A headless Chromium session; quit at the end."""
+def chromium(
+    download_dir: Path | None = None, *, offline: bool = False
+) -> Iterator[webdriver.Chrome]:
+    """A headless Chromium session; quit at the end. ``offline``: it reaches only loopback
+    (``OFFLINE_FLAG``)."""
     require_tool("chromium", package="chromium")
     require_tool("chromedriver", package="chromium-driver")
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
+    if offline:
+        options.add_argument(OFFLINE_FLAG)
     if download_dir is not None:
         options.add_experimental_option(
             "prefs",
