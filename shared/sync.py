@@ -9,21 +9,28 @@ Up: ``POST /api/v1/sync/events`` with :class:`EventBatch` → :class:`EventBatch
 ``event_id`` makes a repeat harmless. Images go up by STOW-RS
 (``POST /api/v1/dicomweb/studies``, ``multipart/related; type="application/dicom"``), each
 part with a ``Content-Digest: sha-256=:<base64>:`` header the hub checks.
+
+Up, after a hub restore: ``POST /api/v1/sync/accessions`` with :class:`AccessionReport`
+→ :class:`AccessionReportResult`: the highest accession number the edge holds per day;
+the hub raises its counters to them (never lowers them), so it does not hand out again a
+number it gave before the backup it was restored from. A repeat is harmless.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_EVENTS_PER_BATCH = 500
 MAX_ORDERS_PER_PAGE = 1000
+MAX_ACCESSION_MARKS = 100
 
 ORDERS_PATH = "/api/v1/sync/orders"
 EVENTS_PATH = "/api/v1/sync/events"
 STOW_PATH = "/api/v1/dicomweb/studies"
+ACCESSIONS_PATH = "/api/v1/sync/accessions"
 
 
 class WorklistOrder(BaseModel):
@@ -96,3 +103,29 @@ class EventBatchResult(BaseModel):
     rejected: list[RejectedEvent] = []
     """Events the hub cannot take (unknown kind, bad payload): the edge marks them FAILED
     and keeps them for an operator instead of retrying forever."""
+
+
+class AccessionMark(BaseModel):
+    """The highest accession number of the edge's campus for one local ``day`` that the
+    edge holds (``DG2611260057`` for 2026-11-26)."""
+
+    day: date
+    accession: str = Field(min_length=1, max_length=16)
+
+
+class AccessionReport(BaseModel):
+    marks: list[AccessionMark] = Field(max_length=MAX_ACCESSION_MARKS)
+
+
+class RaisedCounter(BaseModel):
+    """A counter the hub raised: it would have handed out ``previous + 1`` next."""
+
+    day: date
+    previous: int
+    last: int
+
+
+class AccessionReportResult(BaseModel):
+    raised: list[RaisedCounter]
+    """The days whose counter was behind the edge's numbers (empty when none was: the
+    usual answer; anything here means the hub had gone back in time)."""

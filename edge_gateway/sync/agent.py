@@ -24,6 +24,7 @@ from edge_gateway.gateway import ConfigurationError
 from edge_gateway.store.archive import Archive
 from edge_gateway.store.database import open_index
 from edge_gateway.store.outbox import prune_done, recover_stale
+from edge_gateway.sync.accessions import AccessionReporter
 from edge_gateway.sync.backoff import Backoff, BackoffPolicy
 from edge_gateway.sync.client import HubClient
 from edge_gateway.sync.metrics import read_backlog, render, write_textfile
@@ -57,6 +58,7 @@ class SyncAgent:
         self._stop = threading.Event()
         rng = rng or random.Random()
         policy = BackoffPolicy(base=1.0, cap=settings.sync_retry_cap_seconds)
+        zone = ZoneInfo(settings.timezone)
         self.pusher = Pusher(
             engine,
             Archive(settings.data_dir).root,
@@ -73,7 +75,8 @@ class SyncAgent:
             limit=MAX_ORDERS_PER_PAGE,
             backoff=Backoff(policy, random.Random(rng.random())),
             stopping=self._stopping,
-            zone=ZoneInfo(settings.timezone),
+            zone=zone,
+            reporter=AccessionReporter(engine, client, campus=settings.campus, zone=zone),
         )
         self._threads: list[threading.Thread] = []
         self._last_metrics = 0.0

@@ -19,9 +19,12 @@ from pydantic import BaseModel, ValidationError
 
 from edge_gateway.sync.multipart import StowBody, StowResult, UploadFile, parse_stow_reply
 from shared.sync import (
+    ACCESSIONS_PATH,
     EVENTS_PATH,
     ORDERS_PATH,
     STOW_PATH,
+    AccessionReport,
+    AccessionReportResult,
     EventBatch,
     EventBatchResult,
     OrderFeed,
@@ -137,6 +140,17 @@ class HubClient:
             headers={"Content-Type": "application/json"},
         )
         return _model(EventBatchResult, response)
+
+    def report_accessions(self, report: AccessionReport) -> AccessionReportResult:
+        """Send the highest accession numbers this edge holds; the hub says which of
+        its counters it had to raise."""
+        response = self._send(
+            "POST",
+            ACCESSIONS_PATH,
+            content=report.model_dump_json().encode("utf-8"),
+            headers={"Content-Type": "application/json"},
+        )
+        return _model(AccessionReportResult, response)
 
     def stow(self, files: Sequence[UploadFile]) -> StowResult:
         """Send ``files`` in one STOW-RS request; return what the hub stored.

@@ -9,6 +9,7 @@ from datetime import tzinfo
 
 from sqlalchemy import Engine
 
+from edge_gateway.sync.accessions import AccessionReporter
 from edge_gateway.sync.backoff import Backoff
 from edge_gateway.sync.client import HubClient, HubError, HubRefused
 from edge_gateway.sync.orders import apply_page
@@ -35,8 +36,10 @@ class Puller:
         backoff: Backoff,
         stopping: Callable[[], bool] = lambda: False,
         zone: tzinfo | None = None,
+        reporter: AccessionReporter | None = None,
     ) -> None:
         self.zone = zone
+        self.reporter = reporter
         self.engine = engine
         self.client = client
         self.campus = campus
@@ -48,7 +51,13 @@ class Puller:
 
     def pull_once(self) -> float:
         """Fetch and apply one page; return how long to wait before the next request
-        (0 when the hub has more, a back-off after a failure)."""
+        (0 when the hub has more, a back-off after a failure).
+
+        The accession report goes first when it is due, and again at once after a page
+        whose cursor is below the one sent: the hub restarted the feed from 0, as a hub
+        restored from a backup does (``hub.services.feed.read_feed``)."""
+        if self.reporter is not None:
+            self.reporter.report_if_due()
         with self.engine.connect() as conn:
             cursor = read_cursor(conn)
         started = time.monotonic()
@@ -68,6 +77,16 @@ class Puller:
         record_contact(self.engine)
         self.backoff.succeeded()
         self.outage.succeeded()
+        if feed.cursor < cursor:
+            log.warning(
+                "sync: the hub restarted the order feed (cursor %d, was %d): restored "
+                "from a backup? reading every order again",
+                feed.cursor,
+                cursor,
+            )
+            if self.reporter is not None:
+                self.reporter.request()
+                self.reporter.report_if_due()
         if feed.orders:
             log.info(
                 "sync: %d order(s) from the hub: %d new, %d updated, %d skipped; cursor %d",

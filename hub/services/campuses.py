@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from hub.services.errors import Invalid
+from shared.accession import ACCESSION_PREFIXES
 from shared.settings import CAMPUSES
 
-ACCESSION_PREFIXES: dict[str, str] = {"dongge": "DG", "xianhu": "XH"}
-"""Two letters that start every accession number of a campus (DG2611250001)."""
+__all__ = ["ACCESSION_PREFIXES", "campus_name", "check_campus"]
 
 
 def check_campus(campus: str) -> str:

@@ -1,5 +1,6 @@
 """The edge ↔ hub sync (contract: ``shared/sync.py``): the order feed the edges follow,
-the events they push, and the edges overview for 信息科."""
+the events they push, the accession numbers they hold (after a hub restore), and the
+edges overview for 信息科."""
 
 from __future__ import annotations
 
@@ -18,10 +19,18 @@ from hub.db import session_scope
 from hub.models.base import utcnow
 from hub.models.people import Device
 from hub.security.roles import Role
+from hub.services.accession_marks import take_accession_marks
 from hub.services.events import receive_batch
 from hub.services.feed import follow_feed, note_feed_position
 from hub.services.metrics import edge_overview
-from shared.sync import MAX_ORDERS_PER_PAGE, EventBatch, EventBatchResult, OrderFeed
+from shared.sync import (
+    MAX_ORDERS_PER_PAGE,
+    AccessionReport,
+    AccessionReportResult,
+    EventBatch,
+    EventBatchResult,
+    OrderFeed,
+)
 
 router = APIRouter(prefix="/sync", tags=["sync"])
 
@@ -76,6 +85,16 @@ def events(
     result, moved = receive_batch(session=session, device=device, batch=batch)
     if moved:
         ctx.notifier.changed(device.campus)
+    return result
+
+
+@router.post("/accessions")
+def accessions(report: AccessionReport, device: Edge, session: SessionDep) -> AccessionReportResult:
+    """Raise the accession counters of the edge's campus to at least the highest number
+    the edge holds per day (never lowers one; a repeat changes nothing). 400 with a
+    sentence when a number is not of the edge's campus or of the day it is reported for."""
+    result = take_accession_marks(session=session, device=device, report=report)
+    session.commit()
     return result
 
 
