@@ -19,7 +19,6 @@ from tests.integration.sync.conftest import Hub, SyncedEdge, wait_until
 from tests.integration.sync.test_sync_with_hub import (
     backlog_drained,
     edge_instances,
-    steps,
     store,
     worklist,
 )
@@ -39,7 +38,12 @@ def test_registration_through_the_api_reaches_findscu_worklist(
     order = factories.create_order(live, patient["patient_id"], campus="dongge")
     slot = factories.free_slots(live, campus="dongge", modality="CT")[0]
     factories.book(live, order["accession"], slot["id"])
-    wait_until(lambda: order["accession"] in steps(edge), "the order reaching the edge", 30)
+    # the order reaches the edge when registered, and again once booked on CT1's scanner
+    wait_until(
+        lambda: _station(edge, order["accession"]) == "CT1",
+        "the booked order reaching the edge",
+        30,
+    )
 
     answers = worklist(edge, tmp_path / "wl", "-k", f"AccessionNumber={order['accession']}")
     assert len(answers) == 1
@@ -146,3 +150,11 @@ def hub_held(hub: Hub) -> set[str]:
                 select(ArchiveInstance.sop_uid).where(ArchiveInstance.state == "held")  # type: ignore[arg-type]
             )
         }
+
+
+def _station(edge: SyncedEdge, accession: str) -> str | None:
+    """The Scheduled Station AE of the edge's step for ``accession`` (None: no step yet)."""
+    with edge.gateway.engine.connect() as conn:
+        return conn.scalar(
+            text("SELECT station_ae FROM scheduled_step WHERE accession = :a"), {"a": accession}
+        )
