@@ -138,6 +138,9 @@ class EdgeSyncState(HubModel, table=True):
     feed_cursor: int = 0
     """The order-feed cursor the edge last asked from."""
     feed_at: datetime | None = None
+    feed_served: int | None = None
+    """The cursor the hub last handed the edge (None: not known, e.g. before 0002). An edge
+    asking from further on has read changes this database does not hold (it was restored)."""
 
 
 class SyncEventCount(HubModel, table=True):

@@ -8,6 +8,7 @@ out in commit order, so ``change_seq > cursor`` is exactly what an edge has not 
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, date, datetime
 
 import anyio
@@ -21,6 +22,8 @@ from hub.services.changes import current_change_seq
 from hub.services.names import dicom_person_name
 from hub.services.upsert import table_of, upsert_add
 from shared.sync import MAX_ORDERS_PER_PAGE, OrderFeed, WorklistOrder
+
+log = logging.getLogger(__name__)
 
 REQUERY_SECONDS = 2.0
 """A held long-poll re-reads the database at least this often: another hub process may
@@ -53,16 +56,46 @@ def worklist_order(order: Order, patient: Patient, preparation: str | None) -> W
     )
 
 
+def start_cursor(*, session: Session, device_id: str, cursor: int) -> int:
+    """Where an edge asking from ``cursor`` reads the feed: ``cursor``, or 0 when the edge
+    is further along than this database knows — beyond the cursor the hub last handed
+    it, or beyond the hub's last change number. Both mean the hub's database was restored
+    from a backup: the edge then re-reads every order instead of missing the changes
+    whose numbers the restored hub hands out again. The first rule holds even after
+    registrars have changed orders on the restored hub (its change numbers catching up
+    with the edge's cursor); the second covers an edge the database has no record of."""
+    if cursor <= 0:
+        return 0
+    served = session.exec(
+        select(EdgeSyncState.feed_served).where(EdgeSyncState.device_id == device_id)
+    ).first()
+    if served is not None and cursor > served:
+        log.warning(
+            "order feed: %s asks from change %d, beyond the %d this hub handed it "
+            "(the hub's database was restored?): it reads every order again from 0",
+            device_id,
+            cursor,
+            served,
+        )
+        return 0
+    last = current_change_seq(session)
+    if cursor > last:
+        log.warning(
+            "order feed: %s asks from change %d, beyond the hub's last change %d "
+            "(the hub's database was restored?): it reads every order again from 0",
+            device_id,
+            cursor,
+            last,
+        )
+        return 0
+    return cursor
+
+
 def read_feed(*, session: Session, campus: str, cursor: int, limit: int) -> OrderFeed:
     """The orders of ``campus`` changed after ``cursor``, oldest change first, at most
     ``limit`` (capped at ``MAX_ORDERS_PER_PAGE``); ``more`` when the page is full.
-
-    A cursor beyond the hub's last change number (the hub's database was restored from
-    a backup) starts over from 0, so the edge re-reads every order instead of missing
-    the ones that will reuse those numbers."""
+    (:func:`start_cursor` decides where an edge starts.)"""
     limit = max(1, min(limit, MAX_ORDERS_PER_PAGE))
-    if cursor > 0 and cursor > current_change_seq(session):
-        cursor = 0
     rows = session.exec(
         select(Order, Patient, Procedure.preparation)
         .join(Patient, col(Patient.id) == col(Order.patient_pk))
@@ -89,6 +122,18 @@ def note_feed_position(
         {"device_id": device_id, "campus": campus, "feed_cursor": cursor, "feed_at": now},
         keys=["device_id"],
         replace=["feed_cursor", "feed_at"],
+    )
+
+
+def note_feed_served(*, session: Session, device_id: str, campus: str, cursor: int) -> None:
+    """Remember the cursor handed to an edge, before the answer leaves (see
+    :func:`start_cursor`)."""
+    upsert_add(
+        session,
+        table_of(EdgeSyncState),
+        {"device_id": device_id, "campus": campus, "feed_served": cursor},
+        keys=["device_id"],
+        replace=["feed_served"],
     )
 
 

@@ -21,7 +21,7 @@ from hub.models.people import Device
 from hub.security.roles import Role
 from hub.services.accession_marks import take_accession_marks
 from hub.services.events import receive_batch
-from hub.services.feed import follow_feed, note_feed_position
+from hub.services.feed import follow_feed, note_feed_position, note_feed_served, start_cursor
 from hub.services.metrics import edge_overview
 from shared.sync import (
     MAX_ORDERS_PER_PAGE,
@@ -65,15 +65,25 @@ async def orders(
     (capped at ``long_poll_seconds``) while there is none."""
     campus, device_id = device.campus, device.device_id
     await run_in_threadpool(session.close)  # hold no connection while waiting
-    await run_in_threadpool(_note_position, ctx.engine, device_id, campus, cursor)
-    return await follow_feed(ctx=ctx, campus=campus, cursor=cursor, limit=limit, wait=wait)
+    start = await run_in_threadpool(_note_position, ctx.engine, device_id, campus, cursor)
+    feed = await follow_feed(ctx=ctx, campus=campus, cursor=start, limit=limit, wait=wait)
+    await run_in_threadpool(_note_served, ctx.engine, device_id, campus, feed.cursor)
+    return feed
 
 
-def _note_position(engine: Engine, device_id: str, campus: str, cursor: int) -> None:
+def _note_position(engine: Engine, device_id: str, campus: str, cursor: int) -> int:
+    """Note the edge's request; return where it reads from (:func:`start_cursor`)."""
     with session_scope(engine) as s:
+        start = start_cursor(session=s, device_id=device_id, cursor=cursor)
         note_feed_position(
             session=s, device_id=device_id, campus=campus, cursor=cursor, now=utcnow()
         )
+    return start
+
+
+def _note_served(engine: Engine, device_id: str, campus: str, cursor: int) -> None:
+    with session_scope(engine) as s:
+        note_feed_served(session=s, device_id=device_id, campus=campus, cursor=cursor)
 
 
 @router.post("/events")

@@ -6,7 +6,12 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from hub.models.registration import OrderStatus
+from sqlalchemy import delete, update
+from sqlmodel import Session, col, select
+
+from hub.db import session_scope
+from hub.models.archive import EdgeSyncState
+from hub.models.registration import ChangeCounter, Order, OrderEvent, OrderStatus
 from hub.security.roles import Role
 from shared.sync import ORDERS_PATH, OrderFeed
 from tests.support import waiting
@@ -127,3 +132,44 @@ def test_held_long_polls_do_not_stall_other_requests(hub: RunningHub) -> None:
         created = make_order(hub.ctx)
         results = [p.result(timeout=30) for p in polls]
     assert all([o.accession for o in r.orders] == [created.accession] for r in results)
+
+
+def test_an_edge_ahead_of_a_restored_hub_reads_every_order_again(hub: RunningHub) -> None:
+    """The hub's database is restored from a backup taken after the edge had read the first
+    order; registrars then change orders before the edge asks again, so the restored hub's
+    change numbers pass the edge's cursor. The edge must still get the orders whose
+    numbers it has already passed (it reads the whole feed again)."""
+    token = hub.device_token("dongge")
+    first = make_order(hub.ctx)
+    at_backup = feed(hub, token, cursor=0)
+    assert at_backup.cursor == first.change_seq
+    backup = _edge_sync_row(hub)  # what the backup holds of this edge
+    lost = [make_order(hub.ctx) for _ in range(2)]
+    ahead = feed(hub, token, cursor=at_backup.cursor)
+    assert ahead.cursor == lost[-1].change_seq  # the edge has read them
+
+    _restore(hub, first.change_seq, backup)
+    again = [make_order(hub.ctx) for _ in range(3)]  # numbers the lost orders had, and one more
+    assert again[-1].change_seq > ahead.cursor
+    answer = feed(hub, token, cursor=ahead.cursor)
+    assert [o.accession for o in answer.orders] == [first.accession] + [a.accession for a in again]
+    assert answer.cursor == again[-1].change_seq
+    # from there on the edge follows as usual
+    assert feed(hub, token, cursor=answer.cursor).orders == []
+
+
+def _edge_sync_row(hub: RunningHub) -> dict[str, object]:
+    with Session(hub.ctx.engine) as session:
+        row = session.exec(select(EdgeSyncState)).one()
+        return row.model_dump()
+
+
+def _restore(hub: RunningHub, seq: int, edge_row: dict[str, object]) -> None:
+    """What restoring the backup taken just after order change ``seq`` does: the later
+    orders are gone, the change counter and the edge's sync row are as they were then."""
+    with session_scope(hub.ctx.engine) as session:
+        later = select(Order.id).where(col(Order.change_seq) > seq)
+        session.exec(delete(OrderEvent).where(col(OrderEvent.order_pk).in_(later)))  # type: ignore[call-overload]
+        session.exec(delete(Order).where(col(Order.change_seq) > seq))  # type: ignore[call-overload]
+        session.exec(update(ChangeCounter).values(last=seq))  # type: ignore[call-overload]
+        session.exec(update(EdgeSyncState).values(**edge_row))  # type: ignore[call-overload]
