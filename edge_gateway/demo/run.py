@@ -44,6 +44,7 @@ from edge_gateway.gateway import Gateway, build_gateway
 from edge_gateway.peers import Peer, PeerTable, Permission
 from edge_gateway.store.models import Instance, Patient, Study
 from edge_gateway.store.worklist import DuplicateStep, StepIn, add_step, find_steps
+from shared.accession import format_accession
 from shared.dicom import status
 from shared.dicom.uid import UidFactory
 from shared.masking import mask_name
@@ -57,8 +58,6 @@ BIND = "127.0.0.1"
 MODALITY_AE = "DEMO_CT1"
 MODALITY = "CT"
 MAX_IMAGES = 500
-ACCESSION_PREFIXES = {"dongge": "DG", "xianhu": "XH"}
-"""Campus prefix of demo accession numbers: ``DG`` + YYYYMMDD + a 4-digit counter."""
 
 _TAG = f"[模拟CT {MODALITY_AE}]"
 _DIR = "@DIR@"  # stands for the temporary directory in printed commands
@@ -164,11 +163,6 @@ def demo_peers() -> PeerTable:
     return PeerTable({MODALITY_AE: peer}, accept_any=False)
 
 
-def accession_number(campus: str, day: date, counter: int) -> str:
-    """``DG202611250001``: campus prefix, date, 4-digit counter (16 characters at most)."""
-    return f"{ACCESSION_PREFIXES[campus]}{day:%Y%m%d}{counter:04d}"
-
-
 def fill_worklist(engine: Engine, uids: UidFactory, day: date) -> tuple[int, int]:
     """Put :data:`DEMO_ORDERS` on the worklist of ``day``; return (added, already there).
 
@@ -180,7 +174,7 @@ def fill_worklist(engine: Engine, uids: UidFactory, day: date) -> tuple[int, int
             patient_id=order.patient_id,
             patient_name=order.patient_name,
             modality=order.modality,
-            accession=accession_number(CAMPUS, day, counter),
+            accession=format_accession(CAMPUS, day, counter),
             station_ae=order.station_ae,
             scheduled=datetime.combine(day, order.at),
             procedure=order.procedure,
