@@ -13,7 +13,7 @@ import secrets
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.dicom.uid import UidFactory
@@ -43,6 +43,10 @@ class HubSettings(PacsSettings):
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None
     """Serve HTTPS directly with this certificate and key (or put a TLS proxy in front)."""
+    public_url: AnyHttpUrl | None = None
+    """The scheme, host and port clients reach the hub at (``https://pacs.example.org``).
+    STOW-RS answers give their Retrieve URLs there; unset, they take them from each
+    request's Host header, which some clients send without the port."""
     stow_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     """Largest STOW-RS request body accepted."""
     uid_root: str | None = None
@@ -55,6 +59,16 @@ class HubSettings(PacsSettings):
     slip_font: Path = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
     """TrueType font (face 0 of a .ttc) embedded in slips; reportlab's built-in CID font
     STSong-Light is used when the file is missing."""
+
+    @field_validator("public_url")
+    @classmethod
+    def _origin_only(cls, value: AnyHttpUrl | None) -> AnyHttpUrl | None:
+        if value is not None and ((value.path or "/") != "/" or value.query or value.fragment):
+            raise ValueError(
+                "public_url 只写协议、主机和端口 / give only scheme, host and port, "
+                "e.g. https://pacs.example.org:8443"
+            )
+        return value
 
     @field_validator("secret_key")
     @classmethod

@@ -21,6 +21,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
 from fastapi.responses import StreamingResponse
+from pydantic import AnyHttpUrl
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.deps import ContextDep, Principal, RequireRoles, RequireRolesOrDevice, SessionDep
@@ -149,7 +150,8 @@ async def _stow(
                 r.failure,
                 r.reason,
             )
-    code, body = stow_answer(results, base_url=_dicomweb_root(request), study_uid=study_uid)
+    root = _dicomweb_root(request, ctx.settings.public_url)
+    code, body = stow_answer(results, base_url=root, study_uid=study_uid)
     return Response(json.dumps(body), status_code=code, media_type=DICOM_JSON)
 
 
@@ -290,7 +292,11 @@ def _files(request: Request, ctx: HubContext) -> ArchiveFiles:
     return files
 
 
-def _dicomweb_root(request: Request) -> str:
-    """``http://host/api/v1/dicomweb`` as the caller reached it."""
-    url = str(request.url.replace(query="", fragment=""))
+def _dicomweb_root(request: Request, public_url: AnyHttpUrl | None) -> str:
+    """``http://host/api/v1/dicomweb``: under the configured public address, else as the
+    caller reached it."""
+    if public_url is None:
+        url = str(request.url.replace(query="", fragment=""))
+    else:
+        url = str(public_url).rstrip("/") + request.url.path
     return url[: url.rindex("/studies")]

@@ -23,7 +23,8 @@ from hub.models.audit import AuditEvent
 from hub.security.roles import ARCHIVE_READERS, Role
 from shared.sync import EVENTS_PATH, STOW_PATH
 from tests.support.dicom_files import make_compressed, make_series
-from tests.support.hub import RunningHub
+from tests.support.hub import RunningHub, start_hub
+from tests.support.net import free_port
 
 JPEG_LS = "1.2.840.10008.1.2.4.80"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
@@ -312,3 +313,22 @@ def test_announced_instances_are_not_retrieved(hub: RunningHub, stored: list[Dat
     assert r.status_code == 200
     assert sop not in {h["content-id"].strip("<>") for h, _ in parts(r)}
     assert len(parts(r)) == len(stored)
+
+
+def test_retrieve_urls_use_the_configured_public_address(tmp_path: Path) -> None:
+    """With ``PACS_HUB_PUBLIC_URL`` the URLs do not depend on the ``Host`` a client sends:
+    dicomweb-client's (without the port) gives URLs that resolve."""
+    port = free_port()
+    hub = start_hub(tmp_path / "hub", port=port, public_url=f"http://127.0.0.1:{port}")
+    try:
+        datasets = make_series(tmp_path / "s", 2)
+        answer = client(hub, hub.device_token("dongge")).store_instances(datasets)
+        assert answer.RetrieveURL == (
+            f"http://127.0.0.1:{port}/api/v1/dicomweb/studies/{datasets[0].StudyInstanceUID}"
+        )
+        with hub.client(hub.token(Role.CLINICIAN, "dongge")) as c:
+            r = c.get(answer.RetrieveURL)
+            assert r.status_code == 200, r.text
+            assert len(parts(r)) == 2
+    finally:
+        hub.stop()
