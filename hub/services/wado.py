@@ -3,7 +3,8 @@ request names, for a person of some campuses.
 
 A study is found only in the caller's campuses (another campus's study is "not
 found", as in ``archive_query``). Only instances the hub holds (their file is in the
-archive) are retrieved; instances an edge announced but has not sent yet are not.
+archive) are retrieved; instances an edge announced but has not sent yet are not, and
+the answer says how many are missing (206 Partial Content).
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ class Retrieval:
     series_uid: str | None
     sop_uid: str | None
     instances: list[StoredInstance]
+    not_yet_held: int = 0
+    """Instances of the request the hub knows of (an edge announced them) but does not
+    hold yet: the answer is partial."""
 
 
 def find_retrieval(
@@ -112,4 +116,5 @@ def find_retrieval(
         series_uid=series_uid,
         sop_uid=sop_uid,
         instances=held,
+        not_yet_held=len(rows) - len(held),
     )

@@ -160,6 +160,7 @@ _RETRIEVED = {
         "content": {'multipart/related; type="application/dicom"': {}},
         "description": "the instances as stored, one part each",
     },
+    206: {"description": "the instances the hub holds so far; a Warning says how many not"},
     404: {"description": "no such study, series or instance in your campuses"},
     406: {"description": "the Accept header cannot be honoured"},
 }
@@ -255,9 +256,18 @@ def _retrieve(
     session.commit()
     session.close()  # hold no connection while streaming
     boundary = new_boundary()
+    headers = {}
+    if found.not_yet_held:  # PS3.18 §10.4.3: a partial answer is 206 with a Warning
+        headers["Warning"] = (
+            f'299 pacs-hub "{found.not_yet_held} of '
+            f"{found.not_yet_held + len(found.instances)} instances are not at the hub yet: "
+            'the campus gateway is still sending them"'
+        )
     return StreamingResponse(
         multipart_body(files, found.instances, boundary),
+        status_code=status.HTTP_206_PARTIAL_CONTENT if found.not_yet_held else status.HTTP_200_OK,
         media_type=answer_content_type(boundary),
+        headers=headers,
     )
 
 

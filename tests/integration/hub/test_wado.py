@@ -274,7 +274,8 @@ def test_missing_archive_file_is_an_error_not_a_short_answer(
 
 
 def test_announced_instances_are_not_retrieved(hub: RunningHub, stored: list[Dataset]) -> None:
-    """An instance an edge reported (``instance.new``) but has not sent is not served."""
+    """An instance an edge reported (``instance.new``) but has not sent is not served; an
+    answer without it is marked partial."""
     ds = stored[0]
     sop, series = generate_uid(), generate_uid()
     payload = {
@@ -310,9 +311,15 @@ def test_announced_instances_are_not_retrieved(hub: RunningHub, stored: list[Dat
             assert r.status_code == 404, (path, r.text)
             assert "尚未收到" in r.json()["detail"]
         r = c.get(study_url(ds))
-    assert r.status_code == 200
+    # the study's answer is partial, and says so (PS3.18: 206 with a Warning)
+    assert r.status_code == 206
+    assert r.headers["warning"].startswith('299 pacs-hub "1 of ')
+    assert "not at the hub yet" in r.headers["warning"]
     assert sop not in {h["content-id"].strip("<>") for h, _ in parts(r)}
     assert len(parts(r)) == len(stored)
+    # dicomweb-client takes a partial answer as it is
+    held = client(hub, hub.token(Role.CLINICIAN, "dongge")).retrieve_study(ds.StudyInstanceUID)
+    assert len(held) == len(stored)
 
 
 def test_retrieve_urls_use_the_configured_public_address(tmp_path: Path) -> None:
