@@ -72,6 +72,11 @@ class OrderFeed(BaseModel):
     sent when nothing changed)."""
     more: bool
     """True when the page was full: ask again at once."""
+    restarted: bool = False
+    """True when the hub did not read from the ``cursor`` sent but from 0: the edge was
+    further along than the hub knows (its database was restored from a backup). The edge
+    reads every order again; steps whose orders do not come back are the restored hub's
+    losses."""
 
 
 class EdgeEvent(BaseModel):

@@ -22,7 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from edge_gateway.queue.tables import QueueArrival
 from edge_gateway.store.models import PerformedStep, ScheduledStep, StepStatus
-from edge_gateway.sync.state import ORDERS_CURSOR, write_state
+from edge_gateway.sync.state import ORDERS_CURSOR, delete_state, read_state, write_state
 from shared.dicom.charset import name_groups
 from shared.sync import OrderFeed, WorklistOrder
 
@@ -106,6 +106,47 @@ def step_values(
         "referring_physician": order.referring_physician,
         "source": "hub",
     }
+
+
+RESYNC_SINCE = "orders.resync_since"
+"""``sync_state`` key: when the hub restarted the feed from 0 (an ISO time, UTC), while
+the edge reads every order again; removed when the re-read is complete."""
+
+
+def begin_resync(engine: Engine, since: datetime) -> None:
+    """The hub restarted the feed (restored from a backup): from ``since`` on, every order
+    it still has comes again and touches its step. Kept until :func:`finish_resync`; an
+    earlier unfinished re-read keeps its (earlier) start."""
+    with engine.begin() as conn:
+        if read_state(conn, RESYNC_SINCE) is None:
+            write_state(conn, RESYNC_SINCE, since.astimezone(UTC).isoformat())
+
+
+def finish_resync(engine: Engine, *, now: datetime | None = None) -> list[str]:
+    """After the last page of a re-read: the steps from the hub that it did not bring
+    again — orders the restored hub no longer has — leave the worklist (DISCONTINUED,
+    as a cancelled order's step does) unless a modality has started them. Returns their
+    accession numbers; [] when no re-read was going on."""
+    with engine.begin() as conn:
+        raw = read_state(conn, RESYNC_SINCE)
+        if raw is None:
+            return []
+        since = datetime.fromisoformat(raw)
+        stale = conn.execute(
+            select(_STEP.c.id, _STEP.c.accession).where(
+                _STEP.c.source == "hub",
+                _STEP.c.status == StepStatus.SCHEDULED,
+                _STEP.c.updated_at < since,
+            )
+        ).all()
+        if stale:
+            conn.execute(
+                update(_STEP)
+                .where(_STEP.c.id.in_([r.id for r in stale]))
+                .values(status=StepStatus.DISCONTINUED, updated_at=now or datetime.now(UTC))
+            )
+        delete_state(conn, RESYNC_SINCE)
+    return [r.accession for r in stale]
 
 
 def apply_page(

@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import tzinfo
+from datetime import UTC, datetime, tzinfo
 
 from sqlalchemy import Engine
 
 from edge_gateway.sync.accessions import AccessionReporter
 from edge_gateway.sync.backoff import Backoff
 from edge_gateway.sync.client import HubClient, HubError, HubRefused
-from edge_gateway.sync.orders import apply_page
+from edge_gateway.sync.orders import apply_page, begin_resync, finish_resync
 from edge_gateway.sync.outage import Outage
 from edge_gateway.sync.state import read_cursor, record_contact
 
@@ -54,13 +54,17 @@ class Puller:
         (0 when the hub has more, a back-off after a failure).
 
         The accession report goes first when it is due, and again at once after a page
-        whose cursor is below the one sent: the hub restarted the feed from 0, as a hub
-        restored from a backup does (``hub.services.feed.read_feed``)."""
+        the hub says it read from 0 instead of the cursor sent (or whose cursor is below
+        it): a hub restored from a backup restarts the feed
+        (``hub.services.feed.start_cursor``). The edge then reads every order again; at
+        the end of that re-read, hub steps it did not bring leave the worklist
+        (:func:`~edge_gateway.sync.orders.finish_resync`)."""
         if self.reporter is not None:
             self.reporter.report_if_due()
         with self.engine.connect() as conn:
             cursor = read_cursor(conn)
         started = time.monotonic()
+        asked_at = datetime.now(UTC)
         try:
             feed = self.client.orders(cursor, wait=self.wait, limit=self.limit)
         except HubRefused as exc:
@@ -77,13 +81,14 @@ class Puller:
         record_contact(self.engine)
         self.backoff.succeeded()
         self.outage.succeeded()
-        if feed.cursor < cursor:
+        if feed.restarted or feed.cursor < cursor:
             log.warning(
                 "sync: the hub restarted the order feed (cursor %d, was %d): restored "
                 "from a backup? reading every order again",
                 feed.cursor,
                 cursor,
             )
+            begin_resync(self.engine, asked_at)
             if self.reporter is not None:
                 self.reporter.request()
                 self.reporter.report_if_due()
@@ -98,6 +103,14 @@ class Puller:
             )
         if feed.more:
             return 0.0
+        withdrawn = finish_resync(self.engine)
+        if withdrawn:
+            log.warning(
+                "sync: %d step(s) left the worklist: the restored hub no longer has their "
+                "orders (register them again at the hub): %s",
+                len(withdrawn),
+                ", ".join(withdrawn[:50]) + (" …" if len(withdrawn) > 50 else ""),
+            )
         if not feed.orders and time.monotonic() - started < MIN_EMPTY_PAUSE:
             return MIN_EMPTY_PAUSE
         return 0.0

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, Index, select
+from sqlalchemy import Connection, Engine, Index, delete, select
 from sqlalchemy.dialects.sqlite import insert
 
 from edge_gateway.store.models import Instance, OutboxEvent, SyncState
@@ -33,6 +33,11 @@ def ensure_schema(engine: Engine) -> None:
 
 def read_state(conn: Connection, key: str) -> str | None:
     return conn.scalar(select(_STATE.c.value).where(_STATE.c.key == key))
+
+
+def delete_state(conn: Connection, key: str) -> None:
+    """Remove ``key`` in the caller's transaction (nothing when it is not there)."""
+    conn.execute(delete(_STATE).where(_STATE.c.key == key))
 
 
 def write_state(conn: Connection, key: str, value: str) -> None:

@@ -68,7 +68,7 @@ async def orders(
     start = await run_in_threadpool(_note_position, ctx.engine, device_id, campus, cursor)
     feed = await follow_feed(ctx=ctx, campus=campus, cursor=start, limit=limit, wait=wait)
     await run_in_threadpool(_note_served, ctx.engine, device_id, campus, feed.cursor)
-    return feed
+    return feed.model_copy(update={"restarted": start < cursor})
 
 
 def _note_position(engine: Engine, device_id: str, campus: str, cursor: int) -> int:

@@ -153,9 +153,10 @@ def test_an_edge_ahead_of_a_restored_hub_reads_every_order_again(hub: RunningHub
     assert again[-1].change_seq > ahead.cursor
     answer = feed(hub, token, cursor=ahead.cursor)
     assert [o.accession for o in answer.orders] == [first.accession] + [a.accession for a in again]
-    assert answer.cursor == again[-1].change_seq
+    assert answer.cursor == again[-1].change_seq and answer.restarted
     # from there on the edge follows as usual
-    assert feed(hub, token, cursor=answer.cursor).orders == []
+    after = feed(hub, token, cursor=answer.cursor)
+    assert after.orders == [] and not after.restarted
 
 
 def _edge_sync_row(hub: RunningHub) -> dict[str, object]:

@@ -16,7 +16,7 @@ from edge_gateway.store import mpps
 from edge_gateway.store.database import open_index
 from edge_gateway.store.models import ScheduledStep, StepStatus
 from edge_gateway.store.worklist import find_steps
-from edge_gateway.sync.orders import apply_page, merged_status
+from edge_gateway.sync.orders import apply_page, begin_resync, finish_resync, merged_status
 from edge_gateway.sync.state import ensure_schema, read_cursor
 from shared.sync import OrderFeed, WorklistOrder
 
@@ -263,3 +263,33 @@ def test_an_index_from_before_the_new_columns_gets_them(tmp_path: Path) -> None:
             assert conn.execute(text("PRAGMA user_version")).scalar_one() == 2
     finally:
         engine.dispose()
+
+
+def test_a_reread_after_a_hub_restore_withdraws_the_steps_it_did_not_bring(engine: Engine) -> None:
+    before = datetime.now(UTC) - timedelta(hours=1)
+    kept, lost, started = "DG2611250001", "DG2611250002", "DG2611250003"
+    apply_page(
+        engine, feed(order(kept, 1), order(lost, 2), order(started, 3)), campus="dongge", now=before
+    )
+    with engine.begin() as conn:  # a modality began the third exam, and a step added by hand
+        conn.execute(
+            text("UPDATE scheduled_step SET status = 'IN_PROGRESS' WHERE accession = :a"),
+            {"a": started},
+        )
+        conn.execute(
+            text("UPDATE scheduled_step SET source = 'local' WHERE accession = :a"), {"a": kept}
+        )
+    apply_page(engine, feed(order("DG2611250004", 4)), campus="dongge", now=before)
+    assert finish_resync(engine) == []  # no re-read going on: nothing happens
+
+    restart = datetime.now(UTC)
+    begin_resync(engine, restart)
+    begin_resync(engine, restart + timedelta(minutes=5))  # a second restart keeps the first
+    # the restored hub re-sends what it still has: only DG…0004 (not DG…0002)
+    apply_page(engine, feed(order("DG2611250004", 1)), campus="dongge")
+    assert finish_resync(engine) == [lost]
+    assert step(engine, lost)["status"] == StepStatus.DISCONTINUED
+    assert step(engine, "DG2611250004")["status"] == StepStatus.SCHEDULED
+    assert step(engine, started)["status"] == StepStatus.IN_PROGRESS  # images may be coming
+    assert step(engine, kept)["status"] == StepStatus.SCHEDULED  # not the hub's to withdraw
+    assert finish_resync(engine) == []
