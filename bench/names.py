@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 
-from hub.services.campuses import ACCESSION_PREFIXES
 from hub.services.names import pinyin_key
+from shared.accession import ACCESSION_PREFIXES
 
 # Share in per cent: national figures with a Guangxi (Nanning) adjustment.
 SURNAMES: dict[str, float] = {

@@ -23,8 +23,6 @@ from hub.models.registration import AccessionCounter
 from hub.services.campuses import check_campus
 from shared.accession import format_accession
 
-__all__ = ["format_accession", "next_accession", "raise_counter"]
-
 _TABLE = AccessionCounter.__table__  # type: ignore[attr-defined]
 
 

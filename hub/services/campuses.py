@@ -1,12 +1,9 @@
-"""Campus codes as the services accept them, and their accession-number prefixes."""
+"""Campus codes as the services accept them."""
 
 from __future__ import annotations
 
 from hub.services.errors import Invalid
-from shared.accession import ACCESSION_PREFIXES
 from shared.settings import CAMPUSES
-
-__all__ = ["ACCESSION_PREFIXES", "campus_name", "check_campus"]
 
 
 def check_campus(campus: str) -> str:

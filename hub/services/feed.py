@@ -69,26 +69,19 @@ def start_cursor(*, session: Session, device_id: str, cursor: int) -> int:
     served = session.exec(
         select(EdgeSyncState.feed_served).where(EdgeSyncState.device_id == device_id)
     ).first()
-    if served is not None and cursor > served:
-        log.warning(
-            "order feed: %s asks from change %d, beyond the %d this hub handed it "
-            "(the hub's database was restored?): it reads every order again from 0",
-            device_id,
-            cursor,
-            served,
-        )
-        return 0
     last = current_change_seq(session)
-    if cursor > last:
-        log.warning(
-            "order feed: %s asks from change %d, beyond the hub's last change %d "
-            "(the hub's database was restored?): it reads every order again from 0",
-            device_id,
-            cursor,
-            last,
-        )
-        return 0
-    return cursor
+    known = last if served is None else min(served, last)
+    if cursor <= known:
+        return cursor
+    log.warning(
+        "order feed: %s asks from change %d, beyond the %d this hub handed it (its last "
+        "change: %d; the hub's database was restored?): it reads every order again from 0",
+        device_id,
+        cursor,
+        served if served is not None else last,
+        last,
+    )
+    return 0
 
 
 def read_feed(*, session: Session, campus: str, cursor: int, limit: int) -> OrderFeed:
@@ -116,24 +109,23 @@ def note_feed_position(
     *, session: Session, device_id: str, campus: str, cursor: int, now: datetime
 ) -> None:
     """Remember where an edge reads the feed (shown by ``/sync/edges``)."""
-    upsert_add(
-        session,
-        table_of(EdgeSyncState),
-        {"device_id": device_id, "campus": campus, "feed_cursor": cursor, "feed_at": now},
-        keys=["device_id"],
-        replace=["feed_cursor", "feed_at"],
-    )
+    _note(session, device_id, campus, {"feed_cursor": cursor, "feed_at": now})
 
 
 def note_feed_served(*, session: Session, device_id: str, campus: str, cursor: int) -> None:
     """Remember the cursor handed to an edge, before the answer leaves (see
     :func:`start_cursor`)."""
+    _note(session, device_id, campus, {"feed_served": cursor})
+
+
+def _note(session: Session, device_id: str, campus: str, values: dict[str, object]) -> None:
+    """Set ``values`` on the edge's sync row (made when missing)."""
     upsert_add(
         session,
         table_of(EdgeSyncState),
-        {"device_id": device_id, "campus": campus, "feed_served": cursor},
+        {"device_id": device_id, "campus": campus, **values},
         keys=["device_id"],
-        replace=["feed_served"],
+        replace=list(values),
     )
 
 

@@ -9,12 +9,21 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from pydicom.uid import generate_uid
-from sqlmodel import select
+from sqlalchemy import delete, update
+from sqlmodel import Session, col, select
 
 from hub.context import HubContext
 from hub.db import session_scope
 from hub.models.base import utcnow
-from hub.models.registration import Order, OrderStatus, Patient, PatientCategory, Procedure
+from hub.models.registration import (
+    ChangeCounter,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    Patient,
+    PatientCategory,
+    Procedure,
+)
 from hub.services.changes import touch_order
 from hub.services.names import pinyin_key
 
@@ -129,3 +138,13 @@ def set_status(ctx: HubContext, accession: str, status: OrderStatus, reason: str
 def order_status(ctx: HubContext, accession: str) -> str:
     with session_scope(ctx.engine) as session:
         return session.exec(select(Order.status).where(Order.accession == accession)).one()
+
+
+def forget_orders_after(session: Session, seq: int) -> None:
+    """What restoring a backup taken just after order change ``seq`` does to the orders:
+    the later ones (and their history) are gone and the change counter is back at ``seq``.
+    In the caller's transaction; the caller restores whatever else the test needs."""
+    later = select(Order.id).where(col(Order.change_seq) > seq)
+    session.exec(delete(OrderEvent).where(col(OrderEvent.order_pk).in_(later)))  # type: ignore[call-overload]
+    session.exec(delete(Order).where(col(Order.change_seq) > seq))  # type: ignore[call-overload]
+    session.exec(update(ChangeCounter).values(last=seq))  # type: ignore[call-overload]

@@ -6,17 +6,17 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, update
-from sqlmodel import Session, col, select
+from sqlalchemy import update
+from sqlmodel import Session, select
 
 from hub.db import session_scope
 from hub.models.archive import EdgeSyncState
-from hub.models.registration import ChangeCounter, Order, OrderEvent, OrderStatus
+from hub.models.registration import OrderStatus
 from hub.security.roles import Role
 from shared.sync import ORDERS_PATH, OrderFeed
 from tests.support import waiting
 from tests.support.hub import RunningHub
-from tests.support.hub_orders import add_procedure, make_order, set_status
+from tests.support.hub_orders import add_procedure, forget_orders_after, make_order, set_status
 
 
 def feed(hub: RunningHub, token: str, **params: int | float) -> OrderFeed:
@@ -169,8 +169,5 @@ def _restore(hub: RunningHub, seq: int, edge_row: dict[str, object]) -> None:
     """What restoring the backup taken just after order change ``seq`` does: the later
     orders are gone, the change counter and the edge's sync row are as they were then."""
     with session_scope(hub.ctx.engine) as session:
-        later = select(Order.id).where(col(Order.change_seq) > seq)
-        session.exec(delete(OrderEvent).where(col(OrderEvent.order_pk).in_(later)))  # type: ignore[call-overload]
-        session.exec(delete(Order).where(col(Order.change_seq) > seq))  # type: ignore[call-overload]
-        session.exec(update(ChangeCounter).values(last=seq))  # type: ignore[call-overload]
+        forget_orders_after(session, seq)
         session.exec(update(EdgeSyncState).values(**edge_row))  # type: ignore[call-overload]

@@ -4,6 +4,7 @@ on the same port and database, and a real edge gateway with its sync agent point
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,24 +44,26 @@ class Hub:
         return self.running
 
 
+@contextmanager
+def running_hub(data_dir: Path, database_url: str | None = None) -> Iterator[Hub]:
+    """A started :class:`Hub` (SQLite without ``database_url``), stopped on exit."""
+    handle = Hub(data_dir, database_url)
+    handle.start()
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def hub(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hub]:
     """A running hub on SQLite, then the same test on PostgreSQL."""
     if request.param == "sqlite":
-        handle = Hub(tmp_path / "hub", None)
-        handle.start()
-        try:
+        with running_hub(tmp_path / "hub") as handle:
             yield handle
-        finally:
-            handle.stop()
         return
-    with postgres_database() as url:
-        handle = Hub(tmp_path / "hub", url)
-        handle.start()
-        try:
-            yield handle
-        finally:
-            handle.stop()
+    with postgres_database() as url, running_hub(tmp_path / "hub", url) as handle:
+        yield handle
 
 
 @dataclass

@@ -8,16 +8,17 @@ import logging
 
 import pytest
 from sqlalchemy import delete, update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from edge_gateway.sync.agent import build_agent
 from edge_gateway.sync.state import read_cursor
 from hub.db import session_scope
 from hub.models.audit import AuditEvent
-from hub.models.registration import AccessionCounter, ChangeCounter, Order, OrderEvent
+from hub.models.registration import AccessionCounter
 from tests.integration.hub import factories
 from tests.integration.sync.conftest import Hub, SyncedEdge, wait_until
 from tests.integration.sync.test_sync_with_hub import steps
+from tests.support.hub_orders import forget_orders_after
 
 
 def number(sequence: int) -> str:
@@ -46,10 +47,7 @@ def restore(hub: Hub, seq: int) -> None:
     does to the hub's database: the later orders are gone, the order-change counter and
     the accession counter are back where they were then."""
     with session_scope(hub.live.ctx.engine) as session:
-        later = select(Order.id).where(col(Order.change_seq) > seq)
-        session.exec(delete(OrderEvent).where(col(OrderEvent.order_pk).in_(later)))
-        session.exec(delete(Order).where(col(Order.change_seq) > seq))
-        session.exec(update(ChangeCounter).values(last=seq))
+        forget_orders_after(session, seq)
         session.exec(update(AccessionCounter).values(last=1))
 
 

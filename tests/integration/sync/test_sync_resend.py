@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.edge.conftest import PACS_EDGE
-from tests.integration.sync.conftest import Hub, SyncedEdge, wait_until
+from tests.integration.sync.conftest import Hub, SyncedEdge, running_hub, wait_until
 from tests.integration.sync.test_sync_with_hub import (
     assert_hub_holds_edge_files,
     backlog_drained,
@@ -28,12 +28,8 @@ from tests.support.hub_orders import make_order
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[Hub]:
     """A hub on SQLite, whose database file the test backs up and restores."""
-    handle = Hub(tmp_path / "hub", None)
-    handle.start()
-    try:
+    with running_hub(tmp_path / "hub") as handle:
         yield handle
-    finally:
-        handle.stop()
 
 
 def _copy_database(source: Path, target: Path) -> None:

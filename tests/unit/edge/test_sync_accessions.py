@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -13,26 +12,16 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from edge_gateway.store.database import open_index
 from edge_gateway.store.worklist import StepIn, add_step
 from edge_gateway.sync.accessions import AccessionReporter, high_water_marks, read_marks
 from edge_gateway.sync.client import HubClient
 from edge_gateway.sync.orders import apply_page
-from edge_gateway.sync.state import ensure_schema
 from shared.dicom.uid import UidFactory
 from shared.sync import MAX_ACCESSION_MARKS, AccessionMark, OrderFeed, WorklistOrder
 from tests.support.net import free_port
 
 TODAY = date(2026, 11, 26)
 SINCE = date(2026, 11, 19)
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = open_index(tmp_path / "edge.sqlite")
-    ensure_schema(engine)
-    yield engine
-    engine.dispose()
 
 
 def hub_order(accession: str, seq: int, **kw: Any) -> WorklistOrder:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,19 +16,11 @@ from edge_gateway.store.database import open_index
 from edge_gateway.store.models import ScheduledStep, StepStatus
 from edge_gateway.store.worklist import find_steps
 from edge_gateway.sync.orders import apply_page, begin_resync, finish_resync, merged_status
-from edge_gateway.sync.state import ensure_schema, read_cursor
+from edge_gateway.sync.state import read_cursor
 from shared.sync import OrderFeed, WorklistOrder
 
 _STEP = ScheduledStep.__table__  # type: ignore[attr-defined]
 SLOT = datetime(2026, 11, 25, 1, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = open_index(tmp_path / "edge.sqlite")
-    ensure_schema(engine)
-    yield engine
-    engine.dispose()
 
 
 def order(accession: str = "DG20261125001", seq: int = 1, **kw: Any) -> WorklistOrder:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
-from hub.services.accession import format_accession
 from hub.services.clock import age_text, as_utc, day_bounds, local_day, local_instant
+from shared.accession import format_accession
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
